@@ -1,0 +1,49 @@
+# Two commands matter: `make dev` and `make test`. Everything else is a helper they call.
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/huddle
+export UV_CACHE_DIR := $(CACHE)/uv
+UV := $(CACHE)/tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: dev test setup lint typecheck check bench pds migrate lock clean
+
+$(UV):
+	python3 -m venv $(CACHE)/tools
+	$(CACHE)/tools/bin/pip install -q uv==0.13.8
+
+$(STAMP): $(UV) requirements.lock pyproject.toml
+	test -x $(PY) || $(UV) venv -q --python python3.11 $(VENV)
+	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP)
+
+dev: setup
+	$(VENV)/bin/huddle dev
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy kernel models workflows activities api workers clients
+
+check: lint typecheck test
+
+bench: setup
+	$(PY) -m bench
+
+migrate: setup
+	$(VENV)/bin/huddle migrate
+
+lock: $(UV)
+	$(UV) pip compile -q pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var
