@@ -22,7 +22,7 @@ $(STAMP): $(UV) requirements.lock pyproject.toml
 setup: $(STAMP)
 
 dev: setup
-	$(VENV)/bin/huddle dev
+	HUDDLE_DEV_MODE=true $(VENV)/bin/huddle dev
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -1,0 +1,79 @@
+"""Huddle's settings: one class, read from `HUDDLE_*` environment variables and an optional `.env`."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB_PATH = REPO_ROOT / "var" / "huddle.db"
+PLACEHOLDER_SECRET = "dev-insecure-change-me"
+
+
+class Settings(BaseSettings):
+    """Every knob an operator or a test harness may set; the names are part of the contract."""
+
+    model_config = SettingsConfigDict(env_prefix="HUDDLE_", env_file=".env", extra="ignore")
+
+    database_url: str = f"sqlite:///{DEFAULT_DB_PATH}"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    hostname: str = "localhost"
+    public_url: str = "http://127.0.0.1:8000"
+    service_did: str = ""
+    relay_url: str = ""
+    plc_url: str = "https://plc.directory"
+    api_port: int = 8000
+    api_host: str = "127.0.0.1"
+    temporal_ui_port: int = 8233
+    temporal_db_file: str = str(REPO_ROOT / "var" / "temporal.db")
+    dev_mode: bool = False
+    smtp_url: str = ""
+    admin_dids: str = ""
+
+    # Secrets. The placeholder is refused outside dev mode (see _refuse_placeholders).
+    secret_key: str = PLACEHOLDER_SECRET
+    token_keys: str = Field(
+        default="",
+        description="Comma-separated Fernet keys for tokens at rest; the first encrypts, all decrypt.",
+    )
+
+    # Durations are settings so tests can run holds and retries in seconds.
+    hold_seconds_override: int | None = None
+    match_max_attempts: int = 5
+    hold_sweep_interval_seconds: int = 60
+    hold_sweep_grace_seconds: int = 30
+    task_queue_prefix: str = "huddle"
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Self:
+        if not self.service_did:
+            self.service_did = f"did:web:{self.hostname}"
+        if not self.dev_mode:
+            if self.secret_key == PLACEHOLDER_SECRET:
+                raise ValueError("HUDDLE_SECRET_KEY is the development placeholder; set a real secret")
+            if not self.token_keys:
+                raise ValueError("HUDDLE_TOKEN_KEYS must be set outside development mode")
+        return self
+
+    @property
+    def admin_did_list(self) -> list[str]:
+        return [d.strip() for d in self.admin_dids.split(",") if d.strip()]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def task_queue(self, role: str) -> str:
+        """Task queue for a role (bookings, calendar, notify, index), e.g. `huddle-bookings`."""
+        return f"{self.task_queue_prefix}-{role}"
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once on first use (never at import time)."""
+    return Settings()
