@@ -5,7 +5,7 @@ export UV_CACHE_DIR := $(CACHE)/uv
 UV := $(CACHE)/tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)
 
 .PHONY: dev test setup lint typecheck check bench pds migrate lock clean
 
@@ -13,9 +13,9 @@ $(UV):
 	python3 -m venv $(CACHE)/tools
 	$(CACHE)/tools/bin/pip install -q uv==0.13.8
 
-$(STAMP): $(UV) requirements.lock pyproject.toml
+$(STAMP): $(UV) requirements-dev.lock pyproject.toml
 	test -x $(PY) || $(UV) venv -q --python python3.11 $(VENV)
-	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip sync -q --python $(PY) requirements-dev.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
@@ -42,8 +42,10 @@ bench: setup
 migrate: setup
 	$(VENV)/bin/huddle migrate
 
+# Hashed locks with no registry address in them (uv.lock would record one).
 lock: $(UV)
-	$(UV) pip compile -q pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements.lock
+	$(UV) pip compile -q pyproject.toml --generate-hashes --python-version 3.11 -o requirements.lock
+	$(UV) pip compile -q pyproject.toml --extra dev --generate-hashes --python-version 3.11 -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) var
