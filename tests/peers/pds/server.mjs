@@ -182,6 +182,10 @@ const main = async () => {
     pid: process.pid,
     node: process.version,
     pds_version: pds.ctx.cfg.service.version,
+    startup_ms: Math.round(process.uptime() * 1000),
+    startup_cpu_ms: Math.round(
+      (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    ),
   }
   process.stdout.write(JSON.stringify(ready) + '\n')
   log(`ready: PDS ${ready.pds}, PLC ${ready.plc}`)
