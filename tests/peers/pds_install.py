@@ -142,10 +142,14 @@ def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], quiet: bool, what: s
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, quiet: bool) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(f"waiting for another install to finish (lock {path}) ...", quiet)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -196,7 +200,7 @@ def install_node(*, quiet: bool = False) -> Path:
     if _node_ok(home):
         return home
     prefix = cache_root() / "node22"
-    with _locked(cache_root() / "node22.lock"):
+    with _locked(cache_root() / "node22.lock", quiet):
         if _node_ok(home):
             return home
         _clear_stale_tmp(prefix.parent, ".tmp-node22-")
@@ -273,7 +277,7 @@ def install(*, quiet: bool = False) -> PdsInstall:
     root = parent / key
     result = PdsInstall(root=root, node=home / "bin" / "node", node_home=home, key=key)
     if not _pds_ok(root, key):
-        with _locked(cache_root() / "pds.lock"):
+        with _locked(cache_root() / "pds.lock", quiet):
             if not _pds_ok(root, key):
                 _install_pds(parent, root, home, key, quiet=quiet)
     _refresh_scripts(root)
