@@ -42,7 +42,8 @@ class Interval:
         return self.start == self.end
 
     def overlaps(self, other: Interval) -> bool:
-        return self.start < other.end and other.start < self.end
+        """True when some instant lies in both (never for an empty interval)."""
+        return max(self.start, other.start) < min(self.end, other.end)
 
     def contains(self, other: Interval) -> bool:
         return self.start <= other.start and other.end <= self.end

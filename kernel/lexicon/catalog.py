@@ -14,18 +14,22 @@ from typing import Any
 
 from kernel.lexicon.errors import LexiconValidationError
 
-LEXICON_DIR = Path(__file__).resolve().parents[2] / "lexicons"
+
+def lexicon_dir() -> Path:
+    """The repository's ``lexicons/`` folder."""
+    return Path(__file__).resolve().parents[2] / "lexicons"
 
 
 @functools.cache
 def lexicon_documents() -> MappingProxyType[str, dict[str, Any]]:
     """Every lexicon document, keyed by NSID."""
+    root = lexicon_dir()
     documents: dict[str, dict[str, Any]] = {}
-    for path in sorted(LEXICON_DIR.rglob("*.json")):
+    for path in sorted(root.rglob("*.json")):
         document = json.loads(path.read_text(encoding="utf-8"))
         nsid = document["id"]
         # The file layout mirrors the NSID so that a reader can find a document by name.
-        expected = LEXICON_DIR.joinpath(*nsid.split(".")).with_suffix(".json")
+        expected = root.joinpath(*nsid.split(".")).with_suffix(".json")
         if path != expected:
             raise RuntimeError(f"lexicon {nsid} must live at {expected}, not {path}")
         documents[nsid] = document

@@ -40,6 +40,8 @@ def test_interval_relations_are_half_open() -> None:
     assert not a.overlaps(b)
     assert Interval(h(1), h(3)).contains(a)
     assert a.overlaps(Interval(h(1.5), h(4)))
+    assert not Interval(h(1.5), h(1.5)).overlaps(a)  # empty: no instant to share
+    assert not a.overlaps(Interval(h(1.5), h(1.5)))
 
 
 def test_normalize_sorts_drops_empty_and_merges_touching() -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from kernel.lexicon.catalog import LEXICON_DIR, lexicon_documents, resolve_ref
+from kernel.lexicon.catalog import lexicon_dir, lexicon_documents, resolve_ref
 
 METHODS = {
     "com.huddle.listOffers": "query",
@@ -34,7 +34,7 @@ FIELD_TYPES = {
 def test_every_document_is_present_and_named_like_its_file() -> None:
     docs = lexicon_documents()
     assert set(docs) == {"com.huddle.slotOffer", "com.huddle.defs", *METHODS}
-    for path in LEXICON_DIR.rglob("*.json"):
+    for path in lexicon_dir().rglob("*.json"):
         doc = json.loads(path.read_text())
         assert doc["lexicon"] == 1
         assert path.stem == doc["id"].rsplit(".", 1)[1]
