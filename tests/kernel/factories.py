@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kernel.calendar.intervals import Interval
 from kernel.lexicon.slot_offer import SlotOffer
+
+if TYPE_CHECKING:
+    from kernel.matching.request import MatchRequest
 
 OFFER_URI = "at://did:plc:host/com.huddle.slotOffer/3l4k5j6h7g2aa"
 
@@ -37,3 +40,17 @@ def offer_record(**fields: Any) -> dict[str, Any]:
 
 def offer(**fields: Any) -> SlotOffer:
     return SlotOffer.from_record(offer_record(**fields))
+
+
+def request(o: SlotOffer | None = None, **fields: Any) -> MatchRequest:
+    """A match request for ``o`` (default: weekdays 09–17 UTC, no notice) at Mon 30 Nov 2026 07:00 UTC."""
+    from kernel.matching.request import MatchRequest
+
+    values: dict[str, Any] = {
+        "offer": o or offer(),
+        "offer_uri": OFFER_URI,
+        "duration_minutes": 30,
+        "now": at(2026, 11, 30, 7),
+    }
+    values.update(fields)
+    return MatchRequest(**values)
