@@ -32,11 +32,14 @@ class WorkerParts:
 
 def worker_parts(settings: Settings, engine: Engine, client: Client) -> WorkerParts:
     """Wire workflows and activities (with their clients injected) to the task queue roles."""
+    from workers.wiring import add_booking_parts  # wiring imports WorkerParts from here
+
     parts = WorkerParts(
         workflows={role: [] for role in QUEUE_ROLES},
         activities={role: [ping] for role in QUEUE_ROLES},
     )
     parts.workflows["bookings"].append(HealthCheckWorkflow)
+    add_booking_parts(parts, settings, engine, client)
     return parts
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 from models.db import make_engine
 from models.settings import get_settings
+from workers.schedules import ensure_schedules
 from workers.temporal_client import connect_temporal, ensure_search_attributes
 from workers.worker import build_workers, run_workers
 
@@ -17,6 +18,8 @@ async def run_worker_process(roles: list[str]) -> None:
     engine = make_engine(settings.database_url)
     client = await connect_temporal(settings)
     await ensure_search_attributes(client)
+    if "bookings" in roles:
+        await ensure_schedules(client, settings)
     stop = asyncio.Event()
     install_stop_signals(asyncio.get_running_loop(), stop)
     try:

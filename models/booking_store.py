@@ -1,0 +1,259 @@
+"""Reads and writes of the bookings projection, including the one place a hold is placed.
+
+`place_hold` is where a booking takes the host's time: on Postgres the exclusion constraint decides
+(an overlapping UPDATE fails); on SQLite the check and the update run in one BEGIN IMMEDIATE
+transaction, so no other writer can slip in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from kernel.booking.messages import BookingRequest, Transition
+from kernel.booking.states import OCCUPYING
+from kernel.lexicon.views import BookingView
+from models.db import serialized_write, session_scope
+from models.tables import AuditEntry, Booking, OutboxMessage
+from models.types import utcnow
+
+
+def open_booking(engine: Engine, request: BookingRequest) -> None:
+    """Create the pending row for a request (a retried call finds it there and does nothing)."""
+    now = utcnow()
+    values = {
+        "id": request.booking_id,
+        "workflow_id": f"booking-{request.booking_id}",
+        "host_did": request.host_did,
+        "guest_did": request.guest_did,
+        "offer_uri": request.offer_uri,
+        "duration_minutes": request.duration_minutes,
+        "state": "pending",
+        "idempotency_key": request.idempotency_key,
+        "guest_email": request.guest_email,
+        "note": request.note,
+        "awaiting": [],
+        "buffer_before_minutes": 0,
+        "buffer_after_minutes": 0,
+        "version": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    with session_scope(engine) as session:
+        session.execute(_insert_ignore(engine, Booking, values, ["id"]))
+
+
+def _insert_ignore(engine: Engine, table: Any, values: dict[str, Any], conflict: list[str]) -> Any:
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    return insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+
+
+def host_bookings(
+    session: Session, host_did: str, start: datetime, end: datetime, *, exclude_id: str | None = None
+) -> list[Booking]:
+    """The host's held and confirmed bookings whose blocks reach into [start, end)."""
+    query = select(Booking).where(
+        Booking.host_did == host_did,
+        col(Booking.state).in_(OCCUPYING),
+        col(Booking.block_start) < end,
+        col(Booking.block_end) > start,
+    )
+    if exclude_id is not None:
+        query = query.where(Booking.id != exclude_id)
+    return list(session.exec(query.order_by(col(Booking.block_start))))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a hold goes: the meeting and the block it takes from the host (buffers included)."""
+
+    start: datetime
+    end: datetime
+    block_start: datetime
+    block_end: datetime
+    explanation: str
+
+
+class LostRace(Exception):
+    """Another booking took the block first (only possible when a writer bypassed the host lock)."""
+
+    def __init__(self, placement: Placement) -> None:
+        super().__init__(f"block {placement.block_start}–{placement.block_end} was taken")
+        self.placement = placement
+
+
+def place_hold(
+    engine: Engine,
+    *,
+    booking_id: str,
+    host_did: str,
+    search_start: datetime,
+    search_end: datetime,
+    choose: Callable[[list[Booking]], Placement | None],
+    version: int,
+    buffers: tuple[int, int],
+    hold_expires_at: Callable[[], datetime],
+) -> Placement | None:
+    """Choose a slot against the host's current bookings and hold it, in one transaction.
+
+    Hold placement is serialized per host (SQLite: BEGIN IMMEDIATE; Postgres: a transaction-scoped
+    advisory lock on the host), so concurrent guests see each other's holds instead of all chasing
+    the same slot. The guard against double booking stays in the database: the exclusion constraint
+    on Postgres, and on SQLite an overlap check inside the same serialized transaction.
+    Returns None when `choose` finds no slot; raises LostRace if the database refused the block.
+    """
+    placement: Placement | None = None
+    try:
+        with serialized_write(engine) as session:
+            if engine.dialect.name == "postgresql":
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtextextended(:host, 0))"), {"host": host_did}
+                )
+            booking = session.get(Booking, booking_id)
+            if booking is None or booking.state != "pending":
+                raise LookupError(f"booking {booking_id} is not pending")
+            placement = choose(
+                host_bookings(session, host_did, search_start, search_end, exclude_id=booking_id)
+            )
+            if placement is None:
+                return None
+            if _overlaps(session, host_did, booking_id, placement.block_start, placement.block_end):
+                raise LostRace(placement)
+            session.execute(
+                update(Booking)
+                .where(col(Booking.id) == booking_id, col(Booking.state) == "pending")
+                .values(
+                    state="held",
+                    start_at=placement.start,
+                    end_at=placement.end,
+                    block_start=placement.block_start,
+                    block_end=placement.block_end,
+                    buffer_before_minutes=buffers[0],
+                    buffer_after_minutes=buffers[1],
+                    hold_expires_at=hold_expires_at(),
+                    explanation=placement.explanation,
+                    awaiting=["guest"],
+                    version=version,
+                    updated_at=utcnow(),
+                )
+            )
+            # The audit entry commits with the hold, so a crash can never leave one without the other.
+            session.execute(
+                _insert_ignore(
+                    engine,
+                    AuditEntry,
+                    {
+                        "booking_id": booking_id,
+                        "action": "held",
+                        "detail": {"state": "held", "version": version},
+                        "dedupe_key": f"{booking_id}:{version}",
+                        "created_at": utcnow(),
+                    },
+                    ["dedupe_key"],
+                )
+            )
+    except IntegrityError as exc:
+        if placement is not None and "bookings_no_overlap" in str(exc.orig):
+            raise LostRace(placement) from exc
+        raise
+    return placement
+
+
+def _overlaps(session: Session, host_did: str, booking_id: str, start: datetime, end: datetime) -> bool:
+    return bool(host_bookings(session, host_did, start, end, exclude_id=booking_id))
+
+
+def held_placement(session: Session, booking_id: str) -> Booking | None:
+    """The booking if its hold is already placed (a retried match activity returns it as is)."""
+    booking = session.get(Booking, booking_id)
+    if booking is not None and booking.state in OCCUPYING:
+        return booking
+    return None
+
+
+def apply_transition(engine: Engine, t: Transition) -> None:
+    """Write one state change and its audit entry; an older or repeated write changes nothing."""
+    now = t.at or utcnow()
+    with session_scope(engine) as session:
+        session.execute(
+            update(Booking)
+            .where(col(Booking.id) == t.booking_id, col(Booking.version) < t.version)
+            .values(
+                state=t.state,
+                awaiting=list(t.awaiting),
+                reason=t.reason,
+                hold_expires_at=t.hold_expires_at,
+                version=t.version,
+                updated_at=now,
+            )
+        )
+        session.execute(
+            _insert_ignore(
+                engine,
+                AuditEntry,
+                {
+                    "booking_id": t.booking_id,
+                    "actor_did": t.actor_did,
+                    "action": t.action,
+                    "detail": {"state": t.state, "version": t.version, "reason": t.reason},
+                    "dedupe_key": f"{t.booking_id}:{t.version}",
+                    "created_at": now,
+                },
+                ["dedupe_key"],
+            )
+        )
+
+
+def enqueue(engine: Engine, messages: Iterable[dict[str, Any]]) -> int:
+    """Add outbox rows; a row whose dedupe key exists already is skipped. Returns rows added."""
+    added = 0
+    with session_scope(engine) as session:
+        for message in messages:
+            result = session.execute(_insert_ignore(engine, OutboxMessage, message, ["dedupe_key"]))
+            added += result.rowcount or 0  # type: ignore[attr-defined]
+    return added
+
+
+def audit(engine: Engine, *, booking_id: str | None, action: str, detail: dict[str, Any], key: str) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            _insert_ignore(
+                engine,
+                AuditEntry,
+                {
+                    "booking_id": booking_id,
+                    "action": action,
+                    "detail": detail,
+                    "dedupe_key": key,
+                    "created_at": utcnow(),
+                },
+                ["dedupe_key"],
+            )
+        )
+
+
+def to_view(booking: Booking) -> BookingView:
+    return BookingView(
+        id=booking.id,
+        state=booking.state,
+        host=booking.host_did,
+        guest=booking.guest_did,
+        offer=booking.offer_uri,
+        duration_minutes=booking.duration_minutes,
+        created_at=booking.created_at,
+        updated_at=booking.updated_at,
+        start=booking.start_at,
+        end=booking.end_at,
+        hold_expires_at=booking.hold_expires_at if booking.state == "held" else None,
+        awaiting=tuple(booking.awaiting or ()),
+        reason=booking.reason,
+        explanation=booking.explanation,
+    )

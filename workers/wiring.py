@@ -1,0 +1,33 @@
+"""Which workflows and activities each task queue role serves, with their clients injected."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from activities.bookings import BookingActivities
+from activities.hold_sweep import HoldSweepActivities
+from activities.side_effects import CalendarActivities, NotificationActivities
+from clients.calendar.connected import ConnectedCalendars
+from clients.graph import StoredFollowGraph
+from models.settings import Settings
+from workers.worker import WorkerParts
+from workflows.booking import BookingWorkflow
+from workflows.hold_sweep import HoldSweepWorkflow
+
+
+def add_booking_parts(parts: WorkerParts, settings: Settings, engine: Engine, client: Client) -> None:
+    calendars = ConnectedCalendars(engine)
+    bookings = BookingActivities(engine, busy=calendars, graph=StoredFollowGraph(engine))
+    sweep = HoldSweepActivities(engine, client)
+    parts.workflows["bookings"] += [BookingWorkflow, HoldSweepWorkflow]
+    parts.activities["bookings"] += [
+        bookings.open_booking,
+        bookings.screen_request,
+        bookings.match_and_hold,
+        bookings.record_transition,
+        sweep.sweep_expired_holds,
+    ]
+    calendar = CalendarActivities(engine, calendars)
+    parts.activities["calendar"] += [calendar.create_calendar_events, calendar.remove_calendar_events]
+    parts.activities["notify"] += [NotificationActivities(engine).enqueue_notifications]

@@ -1,0 +1,328 @@
+"""BookingWorkflow: one per booking, walking it pending → held → confirmed (DESIGN.md §4).
+
+Commands arrive as updates whose validators reject bad ones before anything is written to history.
+Every state change goes to the bookings table (the API's projection) through an activity; matching
+and the hold happen in one activity so the large inputs (busy times) never enter the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from kernel.booking import states as st
+    from kernel.booking.commands import Command, refusal, role_of
+    from kernel.booking.messages import (
+        BookingRequest,
+        CommandInput,
+        HoldResult,
+        MatchHoldInput,
+        RespondInput,
+        Screening,
+        SideEffect,
+        Transition,
+    )
+    from kernel.lexicon.views import BookingView
+
+HUDDLE_STATE = SearchAttributeKey.for_keyword("HuddleState")
+
+# Database work: quick, retried until it succeeds (a DB outage delays the booking, never loses it).
+DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+# Provider and mail work: slower back-off; a transient provider failure must not block confirmation.
+SIDE_EFFECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
+MATCH_DEADLINE = timedelta(minutes=2)
+
+
+@dataclass
+class BookingState:
+    """Everything the workflow knows; the view and the projection are derived from it."""
+
+    request: BookingRequest
+    state: str = st.PENDING
+    version: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    hold_expires_at: datetime | None = None
+    reason: str | None = None
+    explanation: str | None = None
+    requires_approval: bool = False
+    guest_finalized: bool = False
+    host_approved: bool = False
+    side_effects: list[str] = field(default_factory=list)
+
+    def awaiting(self) -> list[str]:
+        return st.awaiting(
+            self.state,
+            guest_finalized=self.guest_finalized,
+            host_approved=self.host_approved,
+            requires_approval=self.requires_approval,
+        )
+
+
+@workflow.defn(name="BookingWorkflow")
+class BookingWorkflow:
+    @workflow.init
+    def __init__(self, request: BookingRequest) -> None:
+        self._s = BookingState(request=request, created_at=workflow.now(), updated_at=workflow.now())
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, request: BookingRequest) -> BookingView:
+        s = self._s
+        await self._db("open_booking", request)
+        s.version = 1  # the pending row and its "requested" audit entry
+
+        screening = await self._db("screen_request", request, result_type=Screening)
+        assert isinstance(screening, Screening)
+        s.requires_approval = screening.requires_approval
+        if not screening.allowed:
+            terminal = st.DENIED if (screening.reason or "").startswith("policy") else st.UNAVAILABLE
+            await self._move(terminal, "screened", reason=screening.message or screening.reason)
+            return self._view()
+
+        hold_seconds = request.hold_seconds or screening.hold_minutes * 60
+        try:
+            hold: HoldResult = await workflow.execute_activity(
+                "match_and_hold",
+                MatchHoldInput(request=request, version=s.version + 1, hold_seconds=hold_seconds),
+                result_type=HoldResult,
+                task_queue=self._queue("bookings"),
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=MATCH_DEADLINE,
+                retry_policy=DB_RETRY,
+            )
+        except Exception:
+            # Availability could not be checked (a calendar or the database kept failing): say so,
+            # rather than pretending there was no free slot.
+            await self._move(st.UNAVAILABLE, "match_failed", reason="availability could not be checked")
+            return self._view()
+        if not hold.placed:
+            await self._move(st.UNAVAILABLE, "no_slot", reason=hold.explanation or hold.reason)
+            return self._view()
+
+        # The activity wrote the held row itself, atomically with the overlap check.
+        s.version += 1
+        s.state = st.HELD
+        s.start, s.end, s.hold_expires_at = hold.start, hold.end, hold.hold_expires_at
+        s.explanation = hold.explanation
+        s.updated_at = workflow.now()
+        self._upsert_state()
+        await self._side_effect("notify", "enqueue_notifications", "held")
+        if s.requires_approval:
+            await self._side_effect("notify", "enqueue_notifications", "request_received")
+
+        await self._wait_for_confirmations()
+        if s.state == st.CONFIRMED and s.end is not None:
+            # Stay reachable for a cancel until the meeting is over.
+            await self._wait_until(lambda: s.state != st.CONFIRMED, s.end)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view()
+
+    async def _wait_for_confirmations(self) -> None:
+        s = self._s
+        assert s.hold_expires_at is not None
+        await self._wait_until(lambda: s.state != st.HELD, s.hold_expires_at)
+        async with self._lock:
+            if s.state == st.HELD:
+                await self._move(
+                    st.EXPIRED, "hold_expired", reason="the hold expired before it was confirmed"
+                )
+                await self._side_effect("notify", "enqueue_notifications", "expired")
+
+    async def _wait_until(self, done: Callable[[], bool], deadline: datetime) -> None:
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return
+        try:
+            await workflow.wait_condition(done, timeout=remaining)
+        except TimeoutError:
+            pass
+
+    # ------------------------------------------------------------------ commands
+
+    @workflow.update
+    async def finalize(self, cmd: CommandInput) -> BookingView:
+        async with self._lock:
+            self._refuse_now("finalize", cmd.caller_did)
+            self._s.guest_finalized = True
+            await self._progress("finalized", cmd.caller_did)
+        return self._view()
+
+    @finalize.validator
+    def _validate_finalize(self, cmd: CommandInput) -> None:
+        self._refuse_now("finalize", cmd.caller_did)
+
+    @workflow.update
+    async def respond(self, cmd: RespondInput) -> BookingView:
+        command: Command = "approve" if cmd.decision == "approve" else "decline"
+        async with self._lock:
+            self._refuse_now(command, cmd.caller_did)
+            if command == "approve":
+                self._s.host_approved = True
+                await self._progress("approved", cmd.caller_did)
+            else:
+                await self._move(st.DECLINED, "declined", actor=cmd.caller_did, reason=cmd.reason)
+                await self._side_effect("notify", "enqueue_notifications", "declined")
+        return self._view()
+
+    @respond.validator
+    def _validate_respond(self, cmd: RespondInput) -> None:
+        if cmd.decision not in ("approve", "decline"):
+            raise ApplicationError(
+                f"decision must be approve or decline, not {cmd.decision!r}", type="Invalid"
+            )
+        self._refuse_now("approve" if cmd.decision == "approve" else "decline", cmd.caller_did)
+
+    @workflow.update
+    async def cancel(self, cmd: CommandInput) -> BookingView:
+        async with self._lock:
+            self._refuse_now("cancel", cmd.caller_did)
+            was_confirmed = self._s.state == st.CONFIRMED
+            await self._move(st.CANCELLED, "cancelled", actor=cmd.caller_did, reason=cmd.reason)
+            if was_confirmed:
+                await self._side_effect("calendar", "remove_calendar_events", "cancelled")
+            await self._side_effect("notify", "enqueue_notifications", "cancelled")
+        return self._view()
+
+    @cancel.validator
+    def _validate_cancel(self, cmd: CommandInput) -> None:
+        self._refuse_now("cancel", cmd.caller_did)
+
+    @workflow.update
+    async def matched(self) -> BookingView:
+        """Answers once matching is over: held, or a terminal state with its reason."""
+        await workflow.wait_condition(lambda: self._s.state != st.PENDING)
+        return self._view()
+
+    @workflow.query
+    def view(self) -> BookingView:
+        return self._view()
+
+    def _refuse_now(self, command: Command, caller_did: str) -> None:
+        s = self._s
+        role = role_of(caller_did, host_did=s.request.host_did, guest_did=s.request.guest_did)
+        why = refusal(
+            command,
+            state=s.state,
+            role=role,
+            guest_finalized=s.guest_finalized,
+            host_approved=s.host_approved,
+            requires_approval=s.requires_approval,
+        )
+        if why is None and s.state == st.HELD and s.hold_expires_at and workflow.now() >= s.hold_expires_at:
+            why = "the hold has expired"
+        if why is not None:
+            kind = "Forbidden" if role is None else "Conflict"
+            raise ApplicationError(why, type=kind, non_retryable=True)
+
+    async def _progress(self, action: str, actor: str) -> None:
+        """After a finalize or an approval: confirm if nobody else must act, else record who must."""
+        s = self._s
+        if s.awaiting():
+            await self._record(action, actor=actor)
+            return
+        await self._move(st.CONFIRMED, action, actor=actor)
+        await self._side_effect("calendar", "create_calendar_events", "confirmed")
+        await self._side_effect("notify", "enqueue_notifications", "confirmed")
+
+    # ------------------------------------------------------------------ effects
+
+    async def _move(
+        self, state: str, action: str, *, actor: str | None = None, reason: str | None = None
+    ) -> None:
+        """Write the new state to the projection first, so nobody is told of a state reads can't see."""
+        s = self._s
+        if reason is not None:
+            s.reason = reason
+        await self._record(action, actor=actor, state=state)
+        s.state = state
+        self._upsert_state()
+
+    async def _record(self, action: str, *, actor: str | None = None, state: str | None = None) -> None:
+        s = self._s
+        state = state or s.state
+        awaiting = st.awaiting(
+            state,
+            guest_finalized=s.guest_finalized,
+            host_approved=s.host_approved,
+            requires_approval=s.requires_approval,
+        )
+        s.version += 1
+        s.updated_at = workflow.now()
+        await self._db(
+            "record_transition",
+            Transition(
+                booking_id=s.request.booking_id,
+                version=s.version,
+                state=state,
+                action=action,
+                actor_did=actor,
+                awaiting=awaiting,
+                reason=s.reason,
+                hold_expires_at=s.hold_expires_at if state == st.HELD else None,
+                at=s.updated_at,
+            ),
+        )
+
+    async def _side_effect(self, role: str, activity: str, step: str) -> None:
+        """Calendar events and notifications: keyed by booking and step, so retries never duplicate."""
+        s = self._s
+        effect = SideEffect(booking_id=s.request.booking_id, step=step, key=f"{s.request.booking_id}:{step}")
+        await workflow.execute_activity(
+            activity,
+            effect,
+            task_queue=self._queue(role),
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(days=1),
+            retry_policy=SIDE_EFFECT_RETRY,
+        )
+        s.side_effects.append(f"{activity}:{step}")
+
+    async def _db(self, activity: str, arg: object, result_type: type | None = None) -> object:
+        return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            task_queue=self._queue("bookings"),
+            # Database writes take milliseconds; a short timeout re-runs them fast after a worker dies.
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=DB_RETRY,
+        )
+
+    def _queue(self, role: str) -> str:
+        return f"{self._s.request.queue_prefix}-{role}"
+
+    def _upsert_state(self) -> None:
+        workflow.upsert_search_attributes([HUDDLE_STATE.value_set(self._s.state)])
+
+    def _view(self) -> BookingView:
+        s = self._s
+        r = s.request
+        assert s.created_at is not None and s.updated_at is not None
+        return BookingView(
+            id=r.booking_id,
+            state=s.state,
+            host=r.host_did,
+            guest=r.guest_did,
+            offer=r.offer_uri,
+            duration_minutes=r.duration_minutes,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            start=s.start,
+            end=s.end,
+            hold_expires_at=s.hold_expires_at if s.state == st.HELD else None,
+            awaiting=tuple(s.awaiting()),
+            reason=s.reason,
+            explanation=s.explanation,
+        )
