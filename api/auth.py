@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -65,11 +65,6 @@ class CallerIdentity:
     via: Literal["service-auth", "session"]
 
 
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    # Until models/settings.py grows these fields (see the identity layer's report), use defaults.
-    return getattr(settings, name, default)
-
-
 @dataclass
 class ServiceAuth:
     """What the API process holds for identity: the resolver (with its caches) and the verifier."""
@@ -79,21 +74,21 @@ class ServiceAuth:
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> ServiceAuth:
-        urls = str(_setting(settings, "handle_resolver_urls", ""))
+        urls = settings.handle_resolver_urls
         identity = IdentityResolver(
             plc_url=settings.plc_url,
             dev_mode=settings.dev_mode,
             handle_resolver_urls=[u.strip() for u in urls.split(",") if u.strip()],
-            cache_ttl=float(_setting(settings, "identity_cache_ttl_seconds", 300.0)),
-            cache_max_entries=int(_setting(settings, "identity_cache_max_entries", 10_000)),
-            refresh_cooldown=float(_setting(settings, "identity_refresh_cooldown_seconds", 5.0)),
+            cache_ttl=settings.identity_cache_ttl_seconds,
+            cache_max_entries=settings.identity_cache_max_entries,
+            refresh_cooldown=settings.identity_refresh_cooldown_seconds,
         )
-        replay = StoredReplayGuard(engine) if _setting(settings, "service_auth_replay_check", True) else None
+        replay = StoredReplayGuard(engine) if settings.service_auth_replay_check else None
         verifier = ServiceAuthVerifier(
             identity,
             service_did=settings.service_did,
             replay_guard=replay,
-            leeway=int(_setting(settings, "service_auth_leeway_seconds", 10)),
+            leeway=settings.service_auth_leeway_seconds,
         )
         return cls(identity=identity, verifier=verifier)
 

@@ -8,7 +8,9 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
-from api.routes import health
+from api.auth import ServiceAuth, XrpcError, xrpc_error_handler
+from api.ratelimit import RateLimiter
+from api.routes import health, well_known
 from api.state import AppState
 from models.db import make_engine
 from models.settings import Settings, get_settings
@@ -25,9 +27,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Lazy: the API starts (and /readyz says why it is not ready) even if Temporal is still booting.
         temporal = await connect_temporal(cfg, lazy=True)
         app.state.huddle = AppState(settings=cfg, engine=engine, temporal=temporal)
+        service_auth = ServiceAuth.from_settings(cfg, engine)
+        app.state.service_auth = service_auth
+        app.state.rate_limiter = RateLimiter.from_settings(cfg, engine)
         try:
             yield
         finally:
+            await service_auth.aclose()
             engine.dispose()
 
     app = FastAPI(
@@ -36,5 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="An ATProto AppView for booking time with people.",
         lifespan=lifespan,
     )
+    app.add_exception_handler(XrpcError, xrpc_error_handler)  # type: ignore[arg-type]
     app.include_router(health.router)
+    app.include_router(well_known.router)
     return app

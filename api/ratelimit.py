@@ -20,7 +20,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, Request, Response
@@ -96,21 +95,17 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> RateLimiter:
-        def setting(name: str, default: Any) -> Any:
-            # Until models/settings.py grows these fields, use the defaults.
-            return getattr(settings, name, default)
-
         return cls(
             engine,
             per_caller=BucketPolicy(
-                int(setting("rate_limit_caller_capacity", 20)),
-                float(setting("rate_limit_caller_refill_per_second", 0.5)),
+                settings.rate_limit_caller_capacity,
+                settings.rate_limit_caller_refill_per_second,
             ),
             per_ip=BucketPolicy(
-                int(setting("rate_limit_ip_capacity", 100)),
-                float(setting("rate_limit_ip_refill_per_second", 2.0)),
+                settings.rate_limit_ip_capacity,
+                settings.rate_limit_ip_refill_per_second,
             ),
-            enabled=bool(setting("rate_limit_enabled", True)),
+            enabled=settings.rate_limit_enabled,
         )
 
     async def check(self, caller_did: str, client_ip: str | None) -> RateDecision:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import models.auth_tables  # service-auth jti and rate-limit tables
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import models.all_tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from models.db import make_engine
 
 config = context.config

@@ -16,6 +16,9 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def migrate(database_url: str, revision: str = "head") -> None:
-    """Bring the database at `database_url` up to `revision`."""
+def migrate(database_url: str, revision: str = "heads") -> None:
+    """Bring the database at `database_url` up to `revision` (default: every branch head).
+
+    Areas of the schema grow as separate branches off a common base, so `heads`, not `head`.
+    """
     command.upgrade(alembic_config(database_url), revision)

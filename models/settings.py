@@ -49,6 +49,23 @@ class Settings(BaseSettings):
     hold_sweep_grace_seconds: int = 30
     task_queue_prefix: str = "huddle"
 
+    # Identity and service auth (api/auth.py, clients/identity).
+    handle_resolver_urls: str = Field(
+        default="", description="Comma-separated base URLs answering com.atproto.identity.resolveHandle."
+    )
+    identity_cache_ttl_seconds: float = 300.0
+    identity_cache_max_entries: int = 10_000
+    identity_refresh_cooldown_seconds: float = 5.0
+    service_auth_leeway_seconds: int = Field(default=10, ge=0, le=10)
+    service_auth_replay_check: bool = True
+
+    # Rate limits for procedures (api/ratelimit.py), shared by replicas through the database.
+    rate_limit_enabled: bool = True
+    rate_limit_caller_capacity: int = 20
+    rate_limit_caller_refill_per_second: float = 0.5
+    rate_limit_ip_capacity: int = 100
+    rate_limit_ip_refill_per_second: float = 2.0
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Self:
         if not self.service_did:

@@ -26,6 +26,9 @@ PG_ADMIN_URL = os.environ.get("HUDDLE_TEST_PG_ADMIN_URL", "postgresql://postgres
 REQUIRE_POSTGRES = os.environ.get("HUDDLE_REQUIRE_POSTGRES") == "1"
 RUN_ID = uuid.uuid4().hex[:8]
 
+# The real local PDS + PLC (tests/peers): session fixture `pds_peer`.
+pytest_plugins = ["tests.peers.fixtures"]
+
 
 # ---------------------------------------------------------------- databases
 

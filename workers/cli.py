@@ -71,7 +71,7 @@ def firehose() -> None:
 
 
 @main.command()
-@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option("--revision", default="heads", show_default=True, help="Target revision.")
 def migrate(revision: str) -> None:
     """Apply database migrations to HUDDLE_DATABASE_URL."""
     from models.migrate import migrate as apply

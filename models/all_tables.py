@@ -1,0 +1,7 @@
+"""Import every table module so SQLModel.metadata knows the whole schema (Alembic, tests).
+
+Each area keeps its tables in its own module; add the module here when you add one.
+"""
+
+import models.auth_tables
+import models.tables  # noqa: F401
