@@ -6,8 +6,9 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from activities.bookings import BookingActivities
+from activities.calendar_events import CalendarActivities
 from activities.hold_sweep import HoldSweepActivities
-from activities.side_effects import CalendarActivities, NotificationActivities
+from activities.notifications import NotificationActivities
 from clients.calendar.connected import ConnectedCalendars
 from clients.graph import StoredFollowGraph
 from models.settings import Settings

@@ -1,4 +1,4 @@
-"""Confirmation side effects: calendar events and notification outbox rows, each idempotent."""
+"""Notification side effects: outbox rows per booking step and recipient (idempotent)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio import activity
 
-from clients.calendar.ports import EventWriter
 from kernel.booking.messages import SideEffect
 from kernel.lexicon import format_datetime
 from models import booking_store as store
@@ -23,20 +22,6 @@ RECIPIENTS: dict[str, tuple[str, ...]] = {
     "expired": ("guest",),
     "cancelled": ("guest", "host"),
 }
-
-
-class CalendarActivities:
-    def __init__(self, engine: Engine, writer: EventWriter) -> None:
-        self._engine = engine
-        self._writer = writer
-
-    @activity.defn(name="create_calendar_events")
-    def create_calendar_events(self, effect: SideEffect) -> int:
-        return self._writer.create_events(_booking(self._engine, effect.booking_id))
-
-    @activity.defn(name="remove_calendar_events")
-    def remove_calendar_events(self, effect: SideEffect) -> int:
-        return self._writer.remove_events(_booking(self._engine, effect.booking_id))
 
 
 class NotificationActivities:
@@ -79,14 +64,6 @@ class NotificationActivities:
                 }
             )
         return store.enqueue(self._engine, messages)
-
-
-def _booking(engine: Engine, booking_id: str) -> Booking:
-    with Session(engine) as session:
-        booking = session.get(Booking, booking_id)
-    if booking is None:
-        raise LookupError(f"booking {booking_id} not found")
-    return booking
 
 
 def _payload(booking: Booking, offer: OfferIndex | None, step: str) -> dict[str, Any]:
