@@ -14,7 +14,7 @@ DST policy, used for offer windows and guest preferences alike:
 from __future__ import annotations
 
 import functools
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 # Present in some installations' zone lists but not real places: "localtime" mirrors
@@ -46,11 +46,13 @@ def wall_time_to_utc(day: date, minutes: int, zone: ZoneInfo) -> datetime:
     ``minutes`` may be 1440 (the next day's midnight, for windows ending at "24:00").
     Gaps and overlaps are resolved as the module docstring says.
     """
-    naive = datetime.combine(day, time()) + timedelta(minutes=minutes)
-    first = naive.replace(tzinfo=zone)
-    before = first.utcoffset()
-    after = first.replace(fold=1).utcoffset()
-    assert before is not None and after is not None  # ZoneInfo always knows its offset
+    naive = datetime(day.year, day.month, day.day) + timedelta(minutes=minutes)  # noqa: DTZ001 - wall time
+    # ZoneInfo reads only the wall-clock fields and ``fold`` of the datetime it is given,
+    # so asking it about the naive value skips building two aware datetimes; this runs
+    # twice per window per day in the matcher.
+    before = zone.utcoffset(naive)
+    after = zone.utcoffset(naive.replace(fold=1))
+    assert before is not None and after is not None  # a ZoneInfo always knows its offset
     if before >= after:
         # Normal time, or an overlap where fold=0 is the first occurrence.
         return (naive - before).replace(tzinfo=UTC)

@@ -5,8 +5,9 @@ where a host busy interval or booking block [a, b) rules out meetings that overl
 [a − bufferAfter, b + bufferBefore) (the new meeting's block must clear it). In each free
 piece the candidates are an arithmetic progression on the window's grid, so the earliest
 one, or the ones at the piece's ends, come from a division instead of a scan. Obstacles
-are merged lazily (``SweepUnion``), so finding a slot on day two does not pay for
-merging sixty days of busy times.
+come from ``SpanIndex``es, which look only at the spans starting inside a window, and
+the walk stops as soon as no later window can do better: a slot found on day two does not
+pay for sixty days of busy times.
 
 Ranking: a slot inside the guest's preferred hours beats any outside them; then
 "earliest" takes the earliest start, and "balanced" takes the slot that leaves the
@@ -23,8 +24,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import chain
 from operator import attrgetter
+from typing import NamedTuple
 
 from kernel.calendar.intervals import intersect_spans, subtract_spans, union_spans
+from kernel.calendar.span_index import SpanIndex
 from kernel.calendar.sweep import Pair, SweepUnion
 from kernel.calendar.windows import iter_window_spans
 from kernel.matching.constraints import SearchPlan, plan_search
@@ -45,8 +48,7 @@ def pick_slot(req: MatchRequest) -> MatchResult:
     return _Search(req, plan).run()
 
 
-@dataclass(frozen=True, slots=True)
-class _Window:
+class _Window(NamedTuple):
     start: datetime
     end: datetime
     day: date
@@ -76,30 +78,26 @@ _NO_GAP = timedelta(0)
 class _Search:
     req: MatchRequest
     plan: SearchPlan
-    host: SweepUnion = field(init=False)
-    guest: SweepUnion = field(init=False)
+    host_busy: SpanIndex = field(init=False)
+    bookings: SpanIndex = field(init=False)
+    guest: SpanIndex = field(init=False)
     preferred: SweepUnion | None = field(init=False)
     preferred_tier: _Tier = field(init=False, default_factory=_Tier)
     any_tier: _Tier = field(init=False, default_factory=_Tier)
 
     def __post_init__(self) -> None:
         req, plan = self.req, self.plan
-        # Sorting is in C and near-linear for the already ordered lists callers usually have.
-        host_spans = sorted(
-            chain(
-                zip(map(_start, req.host_busy), map(_end, req.host_busy), strict=True),
-                zip(map(_block_start, req.host_bookings), map(_block_end, req.host_bookings), strict=True),
-            )
-        )
-        self.host = SweepUnion(host_spans, pad_before=plan.buffer_after, pad_after=plan.buffer_before)
-        guest = req.guest_busy or ()
-        guest_spans = sorted(
-            chain(
-                zip(map(_start, guest), map(_end, guest), strict=True),
-                zip(map(_start, req.excluded), map(_end, req.excluded), strict=True),
-            )
-        )
-        self.guest = SweepUnion(guest_spans)
+        # A host busy interval or booking block [a, b) rules out meetings overlapping
+        # [a - bufferAfter, b + bufferBefore): the new meeting's block must clear it.
+        # Busy times and bookings stay in separate indexes: each usually arrives sorted,
+        # and keeping them apart spares sorting the two together.
+        pads = {"pad_before": plan.buffer_after, "pad_after": plan.buffer_before}
+        busy, bookings = req.host_busy, req.host_bookings
+        self.host_busy = SpanIndex([*map(_start, busy)], [*map(_end, busy)], **pads)
+        self.bookings = SpanIndex([*map(_block_start, bookings)], [*map(_block_end, bookings)], **pads)
+        # The guest's calendar and lost races are checked against the meeting itself.
+        guest = (*(req.guest_busy or ()), *req.excluded)
+        self.guest = SpanIndex([*map(_start, guest)], [*map(_end, guest)])
         self.preferred = None
         if plan.preferred_hours is not None:
             spans = iter_window_spans(plan.preferred_hours, plan.start_min, plan.horizon_end + plan.duration)
@@ -110,7 +108,7 @@ class _Search:
         scanned: list[_Window] = []
         capped: list[_Window] = []
         for start, end, day, origin in iter_window_spans(plan.hours, plan.window_start, plan.window_end):
-            if plan.stops_before(start) or self._settled(start):
+            if plan.stops_before(start) or self._settled(self._target(), start):
                 break
             k_lo, k_hi = plan.start_range(origin, start, end)
             if k_lo > k_hi:
@@ -126,29 +124,38 @@ class _Search:
     def _target(self) -> _Tier:
         return self.preferred_tier if self.preferred is not None else self.any_tier
 
-    def _settled(self, window_start: datetime) -> bool:
-        """True when no window starting at ``window_start`` or later can beat the best so far."""
-        best = self._target().best
+    def _settled(self, tier: _Tier, window_start: datetime) -> bool:
+        """True when no window starting at ``window_start`` or later can beat ``tier``'s best."""
+        best = tier.best
         if best is None or window_start < best[1]:
             return False
         # "earliest" is settled by any find; "balanced" only by one that leaves no gap.
         return not self.plan.balanced or best[0] == _NO_GAP
 
     def _free_pieces(self, window: _Window) -> tuple[list[Pair], list[Pair]]:
-        host = self.host.overlapping(window.start, window.end)
-        guest = self.guest.overlapping(window.start, window.end)
+        """The window's free pieces, and the host's obstacles in it (for measuring gaps)."""
+        host = self.host_busy.covering(window.start, window.end)
+        bookings = self.bookings.covering(window.start, window.end)
+        if bookings:
+            host = union_spans(host, bookings)
+        guest = self.guest.covering(window.start, window.end)
         blocked = union_spans(host, guest) if guest else host
         return subtract_spans([(window.start, window.end)], blocked), host
 
     def _consider(self, window: _Window, preferred_tier: _Tier, any_tier: _Tier) -> None:
+        any_settled = self._settled(any_tier, window.start)
+        preferred: list[Pair] = []
+        if self.preferred is not None:
+            preferred = self.preferred.overlapping(window.start, window.end)
+            if not preferred and any_settled:
+                return  # neither kind of candidate can improve here
         free, host = self._free_pieces(window)
         if not free:
             return
-        self._offer(window, free, host, any_tier)
-        if self.preferred is not None:
-            preferred = self.preferred.overlapping(window.start, window.end)
-            if preferred:
-                self._offer(window, intersect_spans(free, preferred), host, preferred_tier)
+        if not any_settled:
+            self._offer(window, free, host, any_tier)
+        if preferred:
+            self._offer(window, intersect_spans(free, preferred), host, preferred_tier)
 
     def _offer(self, window: _Window, pieces: list[Pair], host: list[Pair], tier: _Tier) -> None:
         plan = self.plan
