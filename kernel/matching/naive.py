@@ -2,7 +2,8 @@
 
 It is the benchmark's baseline and the property tests' oracle, so it shares only the
 rules (``plan_search``: bounds and windows) and the wording with ``engine``, never its
-arithmetic. Both must return equal results for every request.
+arithmetic. Both must return equal results for every request. It judges every slot in
+the horizon before choosing, with no shortcut, so it stays obviously right.
 """
 
 from __future__ import annotations
@@ -60,30 +61,33 @@ def pick_slot_naive(req: MatchRequest) -> MatchResult:
         free_until = min([c.window[1], *(a for a, _ in host if a >= e)])
         return min(s - free_from, free_until - e)
 
-    candidates = _candidates(plan)
-    allowed = [c for c in candidates if c.day not in plan.full_days]
-    tiers = [True, False] if preferred is not None else [None]
+    # Every candidate is judged before any is chosen: this is the baseline the benchmark
+    # measures, and the simplest thing that is obviously right.
+    judged = [(c, is_free(c)) for c in _candidates(plan)]
+    allowed = [(c, ok) for c, ok in judged if c.day not in plan.full_days]
+    # Preferred slots first, then any; without preferred hours there is one tier (None).
+    tiers: list[bool | None] = [True, False] if preferred is not None else [None]
     for tier in tiers:
-        pool = [c for c in allowed if tier is None or not tier or is_preferred(c)]
+        pool = [(c, ok) for c, ok in allowed if tier is not True or is_preferred(c)]
+        free = [c for c, ok in pool if ok]
+        if not free:
+            continue
         if plan.balanced:
-            free = [c for c in pool if is_free(c)]
-            if not free:
-                continue
             best = min(free, key=lambda c: (gap(c), c.start))
             choice = Choice(_slot(best, plan), tier, 0, gap(best), free[0].start, gap(free[0]))
-            return plan.texts.chosen(choice)
-        for index, c in enumerate(pool):
-            if is_free(c):
-                return plan.texts.chosen(Choice(_slot(c, plan), tier, index))
+        else:
+            busy_before = sum(1 for c, _ in pool if c.start < free[0].start)
+            choice = Choice(_slot(free[0], plan), tier, busy_before)
+        return plan.texts.chosen(choice)
 
-    if not candidates:
+    if not judged:
         reason = NoSlotReason.NO_OPEN_HOURS
-    elif any(is_free(c) for c in candidates if c.day in plan.full_days):
+    elif any(ok for c, ok in judged if c.day in plan.full_days):
         reason = NoSlotReason.DAILY_LIMIT_REACHED
     else:
         reason = NoSlotReason.NO_FREE_SLOT
     end = plan.horizon_end if plan.end_max is None else min(plan.horizon_end, plan.end_max)
-    return plan.texts.no_slot(reason, len(candidates), plan.start_min, end)
+    return plan.texts.no_slot(reason, len(judged), plan.start_min, end)
 
 
 def _candidates(plan: SearchPlan) -> list[_Candidate]:
