@@ -99,7 +99,11 @@ def intersect_spans(a: Sequence[Span[T]], b: Sequence[Span[T]]) -> list[Span[T]]
 
 
 def subtract_spans(a: Sequence[Span[T]], b: Sequence[Span[T]]) -> list[Span[T]]:
-    """The parts of normalized ``a`` not covered by normalized ``b``."""
+    """The parts of ``a`` not covered by normalized ``b``, span by span.
+
+    ``a`` need only be sorted by start: spans of ``a`` may overlap (offer windows can),
+    and each keeps its own remaining pieces.
+    """
     result: list[Span[T]] = []
     j = 0
     for start, end in a:

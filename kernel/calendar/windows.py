@@ -1,10 +1,20 @@
 """Weekly hours (an offer's windows, a guest's preferred hours) as concrete instants.
 
 Each local date in the zone gets that weekday's windows, or the date's override when
-there is one (an empty override closes the day). Wall times become instants under the
-DST policy of ``kernel.calendar.zones``: a window runs from its resolved start to its
-resolved end, so a 09:00–17:00 window is 8 hours of real time except on a night whose
-transition falls inside it, and slots step from the window's real start instant.
+there is one (an empty override closes the day). A window belongs to the local date it
+starts on; "24:00" ends it at the next midnight.
+
+DST policy (implemented in ``kernel.calendar.zones.wall_time_to_utc``):
+
+* A wall time that does not exist (spring-forward gap) becomes the first instant that
+  does, the transition itself: on 8 Mar 2026 in New York a window 02:30–05:00 runs from
+  03:00 EDT, and a window 02:00–02:30 is empty that night.
+* A wall time that happens twice (fall-back overlap) is its first occurrence
+  (``fold=0``), for starts and ends alike: on 1 Nov 2026 in New York a window
+  00:00–01:30 ends at 01:30 EDT, and 01:30–03:00 runs from 01:30 EDT to 03:00 EST.
+* A window spans real time from its resolved start to its resolved end, so a
+  09:00–17:00 window is 8 hours except when a transition falls inside it. Slots start at
+  the window's real start (``grid_origin``) plus whole steps of real time.
 """
 
 from __future__ import annotations
@@ -116,19 +126,13 @@ def expand_hours(hours: WeeklyHours, start: datetime, end: datetime) -> list[Loc
     ]
 
 
-def offer_bounds(offer: SlotOffer, start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """[start, end) in UTC, narrowed to the offer's validFrom/validUntil."""
+def expand_windows(offer: SlotOffer, start: datetime, end: datetime) -> list[LocalWindow]:
+    """The offer's windows that meet [start, end) and its validity, clipped to both."""
     lo, hi = _utc(start), _utc(end)
     if offer.valid_from is not None:
         lo = max(lo, _utc(offer.valid_from))
     if offer.valid_until is not None:
         hi = min(hi, _utc(offer.valid_until))
-    return lo, hi
-
-
-def expand_windows(offer: SlotOffer, start: datetime, end: datetime) -> list[LocalWindow]:
-    """The offer's windows that meet [start, end) and its validity, clipped to both."""
-    lo, hi = offer_bounds(offer, start, end)
     if lo >= hi:
         return []
     return expand_hours(WeeklyHours.of_offer(offer), lo, hi)

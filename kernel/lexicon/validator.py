@@ -33,12 +33,16 @@ def validate_record(nsid: str, value: object) -> dict[str, Any]:
 def validate_input(nsid: str, body: object) -> dict[str, Any]:
     """The JSON body of procedure ``nsid``, with defaults applied."""
     definition = main_def(nsid, "procedure")
+    if not isinstance(body, dict):
+        raise LexiconValidationError("", "input must be a JSON object")
     return _as_dict(_check(definition["input"]["schema"], body, "", nsid))
 
 
 def validate_output(nsid: str, body: object) -> dict[str, Any]:
     """The JSON answer of query or procedure ``nsid`` (for tests and for reading other services)."""
     definition = main_def(nsid, "query", "procedure")
+    if not isinstance(body, dict):
+        raise LexiconValidationError("", "output must be a JSON object")
     return _as_dict(_check(definition["output"]["schema"], body, "", nsid))
 
 

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kernel.calendar.windows import WeeklyHours
+from kernel.calendar.zones import get_zone
 from kernel.matching import explain
 from kernel.matching.request import MatchRequest, MatchResult, NoSlotReason
 
@@ -73,7 +74,8 @@ def plan_search(req: MatchRequest) -> SearchPlan | MatchResult:
     """The bounds of the search, or the answer when the request cannot have a slot at all."""
     offer = req.offer
     preferences = req.preferences
-    display_zone = ZoneInfo(preferences.timezone if preferences and preferences.timezone else offer.timezone)
+    # Explanations speak the guest's time when we know their zone, else the host's.
+    display_zone = get_zone(preferences.timezone if preferences and preferences.timezone else offer.timezone)
     texts = explain.Texts.build(req.duration_minutes, display_zone, preferences, offer.timezone)
     if req.duration_minutes not in offer.durations:
         return texts.duration_not_offered(offer.durations)

@@ -107,9 +107,10 @@ class Texts:
                 "already have as many bookings of this offer as the host allows."
             )
         else:
-            text = (
-                f"No free {self._meeting} slot {span}: all {_plural(candidates, 'possible slot')} were busy."
+            busy = (
+                "the only possible slot was" if candidates == 1 else f"all {candidates} possible slots were"
             )
+            text = f"No free {self._meeting} slot {span}: {busy} busy."
         return self.failure(reason, text)
 
     def chosen(self, choice: Choice) -> MatchResult:
