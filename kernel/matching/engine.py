@@ -134,13 +134,16 @@ class _Search:
 
     def _free_pieces(self, window: _Window) -> tuple[list[Pair], list[Pair]]:
         """The window's free pieces, and the host's obstacles in it (for measuring gaps)."""
+        whole = [(window.start, window.end)]
         host = self.host_busy.covering(window.start, window.end)
+        if host == whole:
+            return [], host  # a busy day: no need to look further
         bookings = self.bookings.covering(window.start, window.end)
         if bookings:
             host = union_spans(host, bookings)
         guest = self.guest.covering(window.start, window.end)
         blocked = union_spans(host, guest) if guest else host
-        return subtract_spans([(window.start, window.end)], blocked), host
+        return subtract_spans(whole, blocked), host
 
     def _consider(self, window: _Window, preferred_tier: _Tier, any_tier: _Tier) -> None:
         any_settled = self._settled(any_tier, window.start)
