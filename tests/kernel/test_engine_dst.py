@@ -1,5 +1,6 @@
 """Matching on the nights clocks change, in zones with 60- and 30-minute shifts and odd offsets."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,11 +24,7 @@ def free_starts(req: MatchRequest, tz: str, limit: int = 20) -> list[str]:
     found: list[str] = []
     excluded = list(req.excluded)
     for _ in range(limit):
-        result = pick(
-            MatchRequest(
-                **{**{f: getattr(req, f) for f in req.__dataclass_fields__}, "excluded": tuple(excluded)}
-            )
-        )
+        result = pick(replace(req, excluded=tuple(excluded)))
         if result.slot is None:
             break
         found.append(result.slot.start.astimezone(zone).strftime("%d %H:%M%z"))
