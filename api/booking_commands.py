@@ -46,10 +46,12 @@ class BookingCommandError(Exception):
         self.message = message
 
 
+# The workflow's refusal types, as XRPC statuses and the lexicons' error names.
 _REFUSALS = {
     "Forbidden": (403, "Forbidden"),
-    "Conflict": (409, "Conflict"),
-    "Invalid": (400, "InvalidRequest"),
+    "InvalidState": (409, "InvalidState"),
+    "HoldExpired": (409, "HoldExpired"),
+    "InvalidRequest": (400, "InvalidRequest"),
 }
 
 
@@ -110,8 +112,9 @@ async def send_command(
         # The workflow has finished (the booking is final): nothing can change it any more.
         existing = read_booking(engine, booking_id)
         if existing is None:
-            raise BookingCommandError(404, "NotFound", "no such booking") from exc
-        raise BookingCommandError(409, "Conflict", f"the booking is already {existing.state}") from exc
+            raise BookingCommandError(404, "BookingNotFound", "no such booking") from exc
+        error = "HoldExpired" if existing.state == "expired" else "InvalidState"
+        raise BookingCommandError(409, error, f"the booking is already {existing.state}") from exc
 
 
 def read_booking(engine: Engine, booking_id: str) -> BookingView | None:

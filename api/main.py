@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.service import RPCError
 
 from api.auth import ServiceAuth, XrpcError, xrpc_error_handler
 from api.ratelimit import RateLimiter
-from api.routes import health, well_known
+from api.routes import health, ics, well_known
 from api.state import AppState
+from api.xrpc import bookings as xrpc_bookings
+from api.xrpc import offers as xrpc_offers
 from models.db import make_engine
 from models.settings import Settings, get_settings
 from workers.temporal_client import connect_temporal
+
+log = logging.getLogger("huddle.api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,6 +50,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(XrpcError, xrpc_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(RPCError, temporal_unavailable)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(well_known.router)
+    app.include_router(ics.router)
+    app.include_router(xrpc_offers.router)
+    app.include_router(xrpc_bookings.router)
     return app
+
+
+async def temporal_unavailable(request: Request, exc: RPCError) -> JSONResponse:
+    """Temporal could not be reached: the request was not accepted, so the caller may retry it."""
+    log.warning("Temporal call failed for %s: %s", request.url.path, exc.status.name)
+    return JSONResponse(
+        {"error": "ServiceUnavailable", "message": "the booking service is unavailable; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )

@@ -8,9 +8,10 @@ and the hold happen in one activity so the large inputs (busy times) never enter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -74,6 +75,7 @@ class BookingWorkflow:
     def __init__(self, request: BookingRequest) -> None:
         self._s = BookingState(request=request, created_at=workflow.now(), updated_at=workflow.now())
         self._lock = asyncio.Lock()
+        self._effects: list[asyncio.Future[None]] = []
 
     # ------------------------------------------------------------------ run
 
@@ -118,15 +120,22 @@ class BookingWorkflow:
         s.explanation = hold.explanation
         s.updated_at = workflow.now()
         self._upsert_state()
-        await self._side_effect("notify", "enqueue_notifications", "held")
+        self._notify("held")
         if s.requires_approval:
-            await self._side_effect("notify", "enqueue_notifications", "request_received")
+            self._notify("request_received")
 
         await self._wait_for_confirmations()
-        if s.state == st.CONFIRMED and s.end is not None:
+        if s.state == st.CONFIRMED and s.start is not None and s.end is not None:
+            reminder_at = s.start - timedelta(minutes=request.reminder_minutes_before)
+            if request.reminder_minutes_before > 0 and reminder_at > workflow.now():
+                await self._wait_until(lambda: s.state != st.CONFIRMED, reminder_at)
+                if s.state == st.CONFIRMED:
+                    self._notify("reminder")
             # Stay reachable for a cancel until the meeting is over.
             await self._wait_until(lambda: s.state != st.CONFIRMED, s.end)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Side effects started by this booking finish (or exhaust their retries) before it closes.
+        await asyncio.gather(*self._effects)
         return self._view()
 
     async def _wait_for_confirmations(self) -> None:
@@ -173,14 +182,14 @@ class BookingWorkflow:
                 await self._progress("approved", cmd.caller_did)
             else:
                 await self._move(st.DECLINED, "declined", actor=cmd.caller_did, reason=cmd.reason)
-                await self._side_effect("notify", "enqueue_notifications", "declined")
+                self._notify("declined")
         return self._view()
 
     @respond.validator
     def _validate_respond(self, cmd: RespondInput) -> None:
         if cmd.decision not in ("approve", "decline"):
             raise ApplicationError(
-                f"decision must be approve or decline, not {cmd.decision!r}", type="Invalid"
+                f"decision must be approve or decline, not {cmd.decision!r}", type="InvalidRequest"
             )
         self._refuse_now("approve" if cmd.decision == "approve" else "decline", cmd.caller_did)
 
@@ -191,8 +200,8 @@ class BookingWorkflow:
             was_confirmed = self._s.state == st.CONFIRMED
             await self._move(st.CANCELLED, "cancelled", actor=cmd.caller_did, reason=cmd.reason)
             if was_confirmed:
-                await self._side_effect("calendar", "remove_calendar_events", "cancelled")
-            await self._side_effect("notify", "enqueue_notifications", "cancelled")
+                self._start_effect(self._side_effect("calendar", "remove_calendar_events", "cancelled"))
+            self._notify("cancelled")
         return self._view()
 
     @cancel.validator
@@ -220,10 +229,12 @@ class BookingWorkflow:
             host_approved=s.host_approved,
             requires_approval=s.requires_approval,
         )
+        kind = "Forbidden" if role is None else "InvalidState"
         if why is None and s.state == st.HELD and s.hold_expires_at and workflow.now() >= s.hold_expires_at:
-            why = "the hold has expired"
+            why, kind = "the hold has expired", "HoldExpired"
+        if s.state == st.EXPIRED and role is not None:
+            kind = "HoldExpired"
         if why is not None:
-            kind = "Forbidden" if role is None else "Conflict"
             raise ApplicationError(why, type=kind, non_retryable=True)
 
     async def _progress(self, action: str, actor: str) -> None:
@@ -233,8 +244,8 @@ class BookingWorkflow:
             await self._record(action, actor=actor)
             return
         await self._move(st.CONFIRMED, action, actor=actor)
-        await self._side_effect("calendar", "create_calendar_events", "confirmed")
-        await self._side_effect("notify", "enqueue_notifications", "confirmed")
+        self._start_effect(self._side_effect("calendar", "create_calendar_events", "confirmed"))
+        self._notify("confirmed")
 
     # ------------------------------------------------------------------ effects
 
@@ -274,6 +285,14 @@ class BookingWorkflow:
                 at=s.updated_at,
             ),
         )
+
+    def _start_effect(self, effect: Coroutine[Any, Any, None]) -> None:
+        """Run a side effect beside the booking: commands answer once the state changed, not once a
+        slow calendar provider or mail server has caught up."""
+        self._effects.append(asyncio.ensure_future(effect))
+
+    def _notify(self, step: str) -> None:
+        self._start_effect(self._side_effect("notify", "enqueue_notifications", step))
 
     async def _side_effect(self, role: str, activity: str, step: str) -> None:
         """Calendar events and notifications: keyed by booking and step, so retries never duplicate."""

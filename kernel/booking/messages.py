@@ -27,6 +27,7 @@ class BookingRequest:
     queue_prefix: str = "huddle"
     hold_seconds: int | None = None  # overrides the offer's holdMinutes (tests run holds in seconds)
     max_match_attempts: int = 5
+    reminder_minutes_before: int = 60  # 0: no reminder
 
 
 @dataclass
@@ -96,6 +97,6 @@ class SideEffect:
     """A side effect for one booking step; the key makes a retried or replayed call a no-op."""
 
     booking_id: str
-    step: str  # confirmed | cancelled | declined | expired | held | request_received
+    step: str  # held | request_received | confirmed | declined | expired | cancelled | reminder
     key: str = ""
     detail: dict[str, Any] = field(default_factory=dict)

@@ -148,3 +148,16 @@ async def final_view(client: Client, booking: str) -> BookingView:
         workflow_id(booking), result_type=BookingView
     ).result()
     return view
+
+
+async def eventually_outbox(
+    engine: Engine, booking: str, expected: list[tuple[str, str]], wait_seconds: float = 15
+) -> None:
+    """Side effects run beside the booking: wait (bounded) until its outbox holds `expected`."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while (found := outbox(engine, booking)) != sorted(expected):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"outbox of {booking}: {found}, expected {sorted(expected)}")
+        await asyncio.sleep(0.1)

@@ -72,17 +72,31 @@ async def test_worker_killed_mid_way(
     second = _start_worker(settings, log)
     try:
         states = await asyncio.wait_for(asyncio.gather(*tasks), timeout=180)
+        await _check_everything_once(engine, requests, states, log)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
 
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
+async def _check_everything_once(
+    engine: Engine, requests: list[BookingRequest], states: list[str], log: Path
+) -> None:
     if Counter(states) != {"confirmed": 50}:
         with Session(engine) as session:
             reasons = Counter(
                 r.reason for r in session.exec(select(Booking).where(Booking.state != "confirmed"))
             )
-        pytest.fail(f"{Counter(states)}; reasons {reasons}\n{log.read_text()[-3000:]}")
+        pytest.fail(f"{Counter(states)}; reasons {reasons}\n{_tail(log)}")
     ids = [r.booking_id for r in requests]
+    for _ in range(600):  # the confirmation mails are enqueued beside the booking, not before its answer
+        with Session(engine) as session:
+            if session.exec(select(func.count()).select_from(OutboxMessage)).one() >= 150:
+                break
+        await asyncio.sleep(0.1)
     with Session(engine) as session:
         rows = session.exec(select(Booking).where(Booking.id.in_(ids))).all()  # type: ignore[attr-defined]
         outbox = session.exec(

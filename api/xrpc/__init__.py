@@ -1,0 +1,1 @@
+"""`com.huddle.*` XRPC methods (DESIGN.md §3): inputs validated against the lexicons."""
