@@ -1,19 +1,47 @@
-"""Notification side effects: outbox rows per booking step and recipient (idempotent)."""
+"""Notification side effects: outbox rows per booking step and recipient, and sending them (idempotent).
+
+`enqueue_notifications` writes one row per recipient of a step (dedupe key `{booking}:{step}:{role}`),
+with everything its message will say; `send_notifications` sends that step's rows. A transient mail
+failure makes it raise, so Temporal retries it with back-off; a permanent refusal (5xx) is recorded on
+the row and in the booking's audit log, and the activity succeeds: the booking goes on regardless.
+The `OutboxRetryWorkflow` schedule sends whatever is still waiting later.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
 from temporalio import activity
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
+from temporalio.exceptions import ApplicationError
 
+from clients.mail.outbox import OutboxSender, sender_from_settings
+from clients.mail.payload import booking_payload, load_history, load_people
 from kernel.booking.messages import SideEffect
-from kernel.lexicon import format_datetime
 from models import booking_store as store
-from models.tables import Booking, OfferIndex, User
+from models.db import session_scope
+from models.settings import Settings
+from models.tables import Booking, OutboxMessage
+from workflows.outbox_retry import OutboxRetryInput, OutboxRetryResult, OutboxRetryWorkflow
 
-# Who hears about each step. The sender (huddle-notify) renders and mails them.
+if TYPE_CHECKING:
+    from workers.worker import WorkerParts
+
+# Who hears about each step.
 RECIPIENTS: dict[str, tuple[str, ...]] = {
     "held": ("guest",),
     "request_received": ("host",),
@@ -21,12 +49,17 @@ RECIPIENTS: dict[str, tuple[str, ...]] = {
     "declined": ("guest",),
     "expired": ("guest",),
     "cancelled": ("guest", "host"),
+    "reminder": ("guest", "host"),
 }
+
+# Deliverable as one SMTP recipient: one @, no spaces, brackets or line breaks (the API checked length).
+_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+")
 
 
 class NotificationActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, sender: OutboxSender | None = None) -> None:
         self._engine = engine
+        self._sender = sender
 
     @activity.defn(name="enqueue_notifications")
     def enqueue_notifications(self, effect: SideEffect) -> int:
@@ -35,51 +68,135 @@ class NotificationActivities:
             booking = session.get(Booking, effect.booking_id)
             if booking is None:
                 raise LookupError(f"booking {effect.booking_id} not found")
-            offer = session.get(OfferIndex, booking.offer_uri)
-            host = session.get(User, booking.host_did)
-            addresses = {"guest": booking.guest_email, "host": host.email if host else None}
-            payload = _payload(booking, offer, effect.step)
+            people = load_people(session, booking)
+            history = load_history(session, booking.id)
+        if effect.step == "reminder" and booking.state != "confirmed":
+            self._skipped(effect, "all", f"the booking is {booking.state}, not confirmed")
+            return 0
+        addresses = {"guest": booking.guest_email, "host": people.host.email if people.host else None}
+        hint = effect.detail.get("guestTimezone")
         messages = []
         for role in RECIPIENTS.get(effect.step, ()):
-            address = addresses[role]
-            key = f"{effect.booking_id}:{effect.step}:{role}"
+            address = (addresses[role] or "").strip()
             if not address:
-                store.audit(
-                    self._engine,
-                    booking_id=effect.booking_id,
-                    action="notification_skipped",
-                    detail={"step": effect.step, "role": role, "why": "no email address known"},
-                    key=key,
-                )
+                self._skipped(effect, role, "no email address known")
                 continue
+            if not _ADDRESS.fullmatch(address):
+                self._skipped(effect, role, "the email address cannot be delivered to")
+                continue
+            payload = booking_payload(
+                booking,
+                people,
+                history,
+                step=effect.step,
+                role=role,
+                guest_zone_hint=hint if isinstance(hint, str) else None,
+            )
             messages.append(
                 {
-                    "dedupe_key": key,
+                    "dedupe_key": f"{effect.booking_id}:{effect.step}:{role}",
                     "booking_id": effect.booking_id,
                     "kind": effect.step,
                     "recipient": address,
-                    "payload": {**payload, "role": role},
+                    "payload": payload,
                     "state": "pending",
                     "attempts": 0,
                 }
             )
-        return store.enqueue(self._engine, messages)
+        return _enqueue(self._engine, messages)
+
+    @activity.defn(name="send_notifications")
+    def send_notifications(self, effect: SideEffect) -> int:
+        """Send this step's unsent rows; raise while any is held up by a transient failure."""
+        report = self._require_sender().send_step(effect.booking_id, effect.step)
+        if report.deferred:
+            raise ApplicationError(
+                f"{report.deferred} message(s) for {effect.booking_id}:{effect.step} not sent yet: "
+                + "; ".join(report.errors[:3]),
+                type="MailDeferred",
+            )
+        return report.sent
+
+    @activity.defn(name="retry_outbox")
+    def retry_outbox(self, request: OutboxRetryInput) -> OutboxRetryResult:
+        """Send the rows still pending after a while; give up on the very old ones."""
+        report = self._require_sender().send_due(
+            retry_after=timedelta(seconds=request.retry_after_seconds),
+            give_up_after=timedelta(seconds=request.give_up_after_seconds),
+            limit=request.batch_size,
+        )
+        if report.errors:
+            activity.logger.warning("outbox retry: %d still waiting: %s", report.deferred, report.errors[0])
+        return OutboxRetryResult(
+            sent=report.sent,
+            failed=report.failed,
+            skipped=report.skipped,
+            deferred=report.deferred,
+            unconfirmed=report.unconfirmed,
+        )
+
+    def _require_sender(self) -> OutboxSender:
+        if self._sender is None:
+            raise RuntimeError("NotificationActivities was built without a mail sender")
+        return self._sender
+
+    def _skipped(self, effect: SideEffect, role: str, why: str) -> None:
+        store.audit(
+            self._engine,
+            booking_id=effect.booking_id,
+            action="notification_skipped",
+            detail={"step": effect.step, "role": role, "why": why},
+            key=f"{effect.booking_id}:{effect.step}:{role}",
+        )
 
 
-def _payload(booking: Booking, offer: OfferIndex | None, step: str) -> dict[str, Any]:
-    def fmt(value: Any) -> str | None:
-        return format_datetime(value) if value is not None else None
+def _enqueue(engine: Engine, messages: list[dict[str, Any]]) -> int:
+    """Insert the rows whose dedupe key is new; returns how many were added.
 
-    return {
-        "bookingId": booking.id,
-        "step": step,
-        "title": offer.title if offer else "Meeting",
-        "timezone": offer.timezone if offer else "UTC",
-        "host": booking.host_did,
-        "guest": booking.guest_did,
-        "start": fmt(booking.start_at),
-        "end": fmt(booking.end_at),
-        "holdExpiresAt": fmt(booking.hold_expires_at),
-        "reason": booking.reason,
-        "note": booking.note,
-    }
+    Counted with RETURNING: on Postgres an ORM-executed INSERT … ON CONFLICT DO NOTHING reports a
+    rowcount of -1.
+    """
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    added = 0
+    with session_scope(engine) as session:
+        for message in messages:
+            statement = (
+                insert(OutboxMessage)
+                .values(**message)
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(col(OutboxMessage.id))
+            )
+            added += len(session.execute(statement).all())
+    return added
+
+
+def add_notification_parts(parts: WorkerParts, settings: Settings, engine: Engine, client: Client) -> None:
+    """The notify task queue: outbox writes, mail sending and the outbox retry sweep."""
+    notifications = NotificationActivities(engine, sender_from_settings(engine, settings))
+    parts.workflows["notify"] += [OutboxRetryWorkflow]
+    parts.activities["notify"] += [
+        notifications.enqueue_notifications,
+        notifications.send_notifications,
+        notifications.retry_outbox,
+    ]
+
+
+def outbox_retry_schedule(settings: Settings) -> tuple[str, Schedule]:
+    schedule_id = f"{settings.task_queue_prefix}-outbox-retry"
+    request = OutboxRetryInput(
+        retry_after_seconds=settings.outbox_retry_after_seconds,
+        give_up_after_seconds=settings.outbox_give_up_after_seconds,
+    )
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            OutboxRetryWorkflow.run,
+            request,
+            id=f"{schedule_id}-run",
+            task_queue=settings.task_queue("notify"),
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.outbox_retry_interval_seconds))]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    return schedule_id, schedule

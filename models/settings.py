@@ -66,6 +66,19 @@ class Settings(BaseSettings):
     rate_limit_ip_capacity: int = 100
     rate_limit_ip_refill_per_second: float = 2.0
 
+    # Notifications (activities/notifications.py, clients/mail). smtp_url takes the options
+    # ?starttls=auto|always|never, ?cafile=PATH, ?timeout=SECONDS; empty: the Maildir sink in mail_sink_dir.
+    mail_from: str = Field(
+        default="", description='Sender, e.g. "Huddle <bookings@example.org>"; empty: no-reply@hostname.'
+    )
+    mail_sink_dir: str = str(REPO_ROOT / "var" / "mail")
+    smtp_timeout_seconds: float = 20.0
+    # The outbox retry schedule: rows still pending this long after they were written are sent again by it,
+    # and given up on (marked failed) after outbox_give_up_after_seconds.
+    outbox_retry_interval_seconds: int = 60
+    outbox_retry_after_seconds: int = 600
+    outbox_give_up_after_seconds: int = 3 * 24 * 3600
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Self:
         if not self.service_did:

@@ -8,7 +8,6 @@ from temporalio.client import Client
 from activities.bookings import BookingActivities
 from activities.calendar_events import CalendarActivities
 from activities.hold_sweep import HoldSweepActivities
-from activities.notifications import NotificationActivities
 from clients.calendar.connected import ConnectedCalendars
 from clients.graph import StoredFollowGraph
 from models.settings import Settings
@@ -31,4 +30,3 @@ def add_booking_parts(parts: WorkerParts, settings: Settings, engine: Engine, cl
     ]
     calendar = CalendarActivities(engine, calendars)
     parts.activities["calendar"] += [calendar.create_calendar_events, calendar.remove_calendar_events]
-    parts.activities["notify"] += [NotificationActivities(engine).enqueue_notifications]

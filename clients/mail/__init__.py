@@ -1,0 +1,1 @@
+"""Mail: SMTP and the dev sink behind one interface, messages with iCalendar invitations, outbox delivery."""
