@@ -6,12 +6,14 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, col, select
 
 from api.auth import Caller, CallerIdentity, Identity, XrpcError
 from api.booking_commands import BookingCommandError, request_booking, send_command
 from api.deps import SessionDep, StateDep
 from api.ratelimit import RateLimited
+from api.state import AppState
 from api.xrpc.inputs import (
     decode_cursor,
     encode_cursor,
@@ -19,6 +21,7 @@ from api.xrpc.inputs import (
     procedure_input,
     query_params,
 )
+from clients.identity import IdentityResolver
 from clients.identity.errors import IdentityError
 from kernel.booking.ids import booking_id
 from kernel.booking.messages import BookingRequest, CommandInput, RespondInput
@@ -56,13 +59,23 @@ async def match(
     body: dict[str, Any] = Depends(procedure_input("com.huddle.match")),
 ) -> dict[str, Any]:
     """Ask for a meeting: Huddle picks the slot and answers once it is held (or why not)."""
+    return await run_match(state, identity, caller, body, request.headers.get("Idempotency-Key"))
+
+
+async def run_match(
+    state: AppState,
+    identity: IdentityResolver,
+    caller: CallerIdentity,
+    body: dict[str, Any],
+    header_key: str | None = None,
+) -> dict[str, Any]:
+    """`com.huddle.match` for a caller and a lexicon body; the web request form runs it too."""
     try:
         ask = MatchInput.from_input(body)
     except LexiconValidationError as exc:
         raise XrpcError(
             400, "InvalidTimeRange" if exc.path == "latest" else "InvalidRequest", str(exc)
         ) from exc
-    header_key = request.headers.get("Idempotency-Key")
     if header_key is not None and len(header_key) > 128:
         raise XrpcError(400, "InvalidRequest", "Idempotency-Key: longer than 128 characters")
     key = ask.idempotency_key or header_key
@@ -72,14 +85,14 @@ async def match(
         raise XrpcError(400, "HostNotFound", f"host: {exc}") from exc
     if host == caller.did:
         raise XrpcError(400, "InvalidRequest", "host: you cannot book your own office hours")
-    offer_uri = _choose_offer(state.engine, host, ask)
+    offer_uri = await run_in_threadpool(_choose_offer, state.engine, host, ask)
 
     claim_key = None
     if key is not None:
         claim_key = f"{caller.did}|com.huddle.match|{key}"
         # The key may come in the body or a header: the request is the body without it.
         request_body = {k: v for k, v in body.items() if k != "idempotencyKey"}
-        claim = idem.claim(state.engine, claim_key, idem.request_hash(request_body))
+        claim = await run_in_threadpool(idem.claim, state.engine, claim_key, idem.request_hash(request_body))
         if not claim.matches:
             raise XrpcError(
                 409, "IdempotencyConflict", "idempotencyKey: already used with a different request"
@@ -106,7 +119,7 @@ async def match(
     view = await request_booking(state.temporal, state.settings, state.engine, booking)
     out = view.to_json()
     if claim_key is not None:
-        idem.remember(state.engine, claim_key, 200, out)
+        await run_in_threadpool(idem.remember, state.engine, claim_key, 200, out)
     return out
 
 
@@ -146,7 +159,7 @@ def _choose_offer(engine: Any, host: str, ask: MatchInput) -> str:
 async def _command(
     state: Any, session: Session, caller: CallerIdentity, booking: str, update: str, command: Any
 ) -> dict[str, Any]:
-    _participant_view(session, caller, booking)
+    await run_in_threadpool(_participant_view, session, caller, booking)
     try:
         view = await send_command(state.temporal, state.engine, booking, update, command)
     except BookingCommandError as exc:
@@ -189,8 +202,9 @@ async def cancel(
     return await _command(state, session, caller, body["booking"], "cancel", command)
 
 
+# Reads are plain functions: FastAPI runs them on its thread pool, so DB I/O never blocks the event loop.
 @router.get("/xrpc/com.huddle.getBooking")
-async def get_booking(
+def get_booking(
     session: SessionDep,
     caller: Caller,
     params: dict[str, Any] = Depends(query_params("com.huddle.getBooking")),
@@ -200,7 +214,7 @@ async def get_booking(
 
 
 @router.get("/xrpc/com.huddle.listBookings")
-async def list_bookings(
+def list_bookings(
     session: SessionDep,
     caller: Caller,
     params: dict[str, Any] = Depends(query_params("com.huddle.listBookings")),

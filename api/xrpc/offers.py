@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from sqlmodel import col, select
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session, col, select
 
 from api.auth import Identity, XrpcError
 from api.deps import SessionDep
@@ -23,13 +24,19 @@ async def list_offers(
     session: SessionDep, identity: Identity, params: dict[str, Any] = Depends(query_params(NSID))
 ) -> dict[str, Any]:
     """The offers Huddle knows from the network, newest first; one host's when `host` is given."""
-    query = select(OfferIndex, User.handle).join(User, col(User.did) == OfferIndex.did, isouter=True)
-    query = query.where(col(OfferIndex.deleted).is_(False), col(User.active).is_not(False))
+    host = None
     if "host" in params:
         try:
             host = await identity.resolve_actor(params["host"])
         except IdentityError as exc:
             raise XrpcError(400, "HostNotFound", f"host: {exc}") from exc
+    return await run_in_threadpool(_page, session, params, host)
+
+
+def _page(session: Session, params: dict[str, Any], host: str | None) -> dict[str, Any]:
+    query = select(OfferIndex, User.handle).join(User, col(User.did) == OfferIndex.did, isouter=True)
+    query = query.where(col(OfferIndex.deleted).is_(False), col(User.active).is_not(False))
+    if host is not None:
         query = query.where(OfferIndex.did == host)
     after = decode_cursor(params.get("cursor"), 2)
     if after is not None:
