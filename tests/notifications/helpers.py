@@ -41,16 +41,23 @@ def seed_booking(
     note: str | None = "Let's talk about the roadmap.",
     requires_approval: bool = False,
     location: str | None = "https://meet.example/huddle",
+    host: str | None = None,
+    guest: str | None = None,
 ) -> str:
     """A booking that went through `states` (versions 2, 3, …), with its offer, users and audit log."""
     booking_id = uuid.uuid4().hex[:24]
     # A host per booking: on Postgres two bookings of one host at one time are refused.
-    host, guest = f"did:plc:host{booking_id[:16]}", f"did:plc:guest{booking_id[:16]}"
+    host = host or f"did:plc:host{booking_id[:16]}"
+    guest = guest or f"did:plc:guest{booking_id[:16]}"
     uri = f"at://{host}/com.huddle.slotOffer/{booking_id[:13]}"
     hold = hold_expires_at or datetime.now(UTC) + timedelta(minutes=15)
     with session_scope(engine) as session:
-        session.add(User(did=host, handle="host.test", email=host_email, timezone=host_timezone))
-        session.add(User(did=guest, handle=f"guest-{booking_id[:6]}.test", timezone=guest_timezone))
+        for user in (
+            User(did=host, handle="host.test", email=host_email, timezone=host_timezone),
+            User(did=guest, handle=f"guest-{booking_id[:6]}.test", timezone=guest_timezone),
+        ):
+            if session.get(User, user.did) is None:
+                session.add(user)
         record: dict[str, Any] = {
             "title": "Office hours",
             "timezone": offer_timezone,
@@ -188,9 +195,13 @@ def check_itip(data: bytes, method: str) -> Calendar:
     assert str(event["STATUS"]) == ("CONFIRMED" if method == "REQUEST" else "CANCELLED")
     # Every TZID used by DTSTART/DTEND is defined by a VTIMEZONE in the same object.
     defined = {str(tz["TZID"]) for tz in cal.timezones}
+    # (A UTC time is written in UTC form, "…Z", which needs no TZID: RFC 5545 §3.3.5 form #2.)
     for prop in ("DTSTART", "DTEND"):
         tzid = event[prop].params.get("TZID")
-        assert tzid and tzid in defined, f"{prop} TZID {tzid!r} not among VTIMEZONEs {defined}"
+        if tzid is None:
+            assert event[prop].to_ical()[-1:] in (b"Z", "Z"), f"{prop} is floating: neither TZID nor UTC"
+        else:
+            assert tzid in defined, f"{prop} TZID {tzid!r} not among VTIMEZONEs {defined}"
     assert cal.get_missing_tzids() == set()
     # ORGANIZER and ATTENDEE are mailto: cal-addresses.
     attendees = event["ATTENDEE"] if isinstance(event["ATTENDEE"], list) else [event["ATTENDEE"]]
