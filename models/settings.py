@@ -66,6 +66,36 @@ class Settings(BaseSettings):
     rate_limit_ip_capacity: int = 100
     rate_limit_ip_refill_per_second: float = 2.0
 
+    # Calendar connectors (clients/calendar, api/routes/connectors.py and webhooks.py). Provider
+    # endpoints are settings so tests can point the production clients at local emulators.
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    google_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_uri: str = "https://oauth2.googleapis.com/token"
+    google_api_endpoint: str = Field(
+        default="", description="Calendar v3 base URL; empty: the discovery document's own."
+    )
+    microsoft_client_id: str = ""
+    microsoft_client_secret: str = ""
+    microsoft_authority: str = "https://login.microsoftonline.com/common"
+    microsoft_graph_url: str = "https://graph.microsoft.com/v1.0"
+    # MSAL checks an authority it does not know with Microsoft's instance discovery; off for emulators.
+    microsoft_instance_discovery: bool = True
+    calendar_ca_bundle: str = Field(default="", description="Extra CA file trusted for provider HTTPS.")
+    calendar_http_timeout_seconds: float = 20.0
+    calendar_busy_cache_ttl_seconds: int = 300
+    # An invitation nobody answered yet still blocks the time unless this is false.
+    calendar_unanswered_is_busy: bool = True
+    calendar_webhooks_enabled: bool = True
+    calendar_channel_ttl_seconds: int = 7 * 24 * 3600
+    calendar_channel_renew_before_seconds: int = 24 * 3600
+    calendar_token_refresh_before_seconds: int = 15 * 60
+    calendar_maintenance_interval_seconds: int = 15 * 60
+    calendar_oauth_state_ttl_seconds: int = 600
+    calendar_allow_private_servers: bool = Field(
+        default=False, description="Let CalDAV URLs point at private addresses (always allowed in dev mode)."
+    )
+
     # Notifications (activities/notifications.py, clients/mail). smtp_url takes the options
     # ?starttls=auto|always|never, ?cafile=PATH, ?timeout=SECONDS; empty: the Maildir sink in mail_sink_dir.
     mail_from: str = Field(

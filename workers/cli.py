@@ -91,6 +91,29 @@ def health() -> None:
         click.echo(f"{queue}: {answer}")
 
 
+@main.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt stored tokens and passwords with the first key of HUDDLE_TOKEN_KEYS."""
+    from clients.key_rotation import rotate_stored_secrets
+    from clients.secrets import KeyRing
+    from models.db import make_engine
+    from models.settings import get_settings
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        report = rotate_stored_secrets(engine, KeyRing.from_settings(settings))
+    finally:
+        engine.dispose()
+    for table, count in report.rotated.items():
+        click.echo(f"{table}: {count} re-encrypted")
+    click.echo(f"already current: {report.current}")
+    if report.unreadable:
+        unreadable = ", ".join(report.unreadable)
+        click.echo(f"no key decrypts {len(report.unreadable)} values: {unreadable}", err=True)
+        sys.exit(1)
+
+
 def install_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     """Set `stop` on SIGINT/SIGTERM so long-running commands shut down gracefully."""
     for sig in (signal.SIGINT, signal.SIGTERM):
