@@ -17,6 +17,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from activities.calendar_wiring import calendar_schedules
 from activities.notifications import outbox_retry_schedule
 from models.settings import Settings
 from workflows.hold_sweep import HoldSweepWorkflow, SweepInput
@@ -42,7 +43,11 @@ def hold_sweep_schedule(settings: Settings) -> tuple[str, Schedule]:
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
     """Create each schedule, or bring an existing one up to date with the current settings."""
     ids = []
-    for schedule_id, schedule in (hold_sweep_schedule(settings), outbox_retry_schedule(settings)):
+    for schedule_id, schedule in (
+        hold_sweep_schedule(settings),
+        outbox_retry_schedule(settings),
+        *calendar_schedules(settings),
+    ):
         try:
             await client.create_schedule(schedule_id, schedule)
         except ScheduleAlreadyRunningError:

@@ -6,9 +6,8 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from activities.bookings import BookingActivities
-from activities.calendar_events import CalendarActivities
+from activities.calendar_wiring import connected_calendars
 from activities.hold_sweep import HoldSweepActivities
-from clients.calendar.connected import ConnectedCalendars
 from clients.graph import StoredFollowGraph
 from models.settings import Settings
 from workers.worker import WorkerParts
@@ -17,7 +16,7 @@ from workflows.hold_sweep import HoldSweepWorkflow
 
 
 def add_booking_parts(parts: WorkerParts, settings: Settings, engine: Engine, client: Client) -> None:
-    calendars = ConnectedCalendars(engine)
+    calendars = connected_calendars(settings, engine)
     bookings = BookingActivities(engine, busy=calendars, graph=StoredFollowGraph(engine))
     sweep = HoldSweepActivities(engine, client)
     parts.workflows["bookings"] += [BookingWorkflow, HoldSweepWorkflow]
@@ -28,5 +27,3 @@ def add_booking_parts(parts: WorkerParts, settings: Settings, engine: Engine, cl
         bookings.record_transition,
         sweep.sweep_expired_holds,
     ]
-    calendar = CalendarActivities(engine, calendars)
-    parts.activities["calendar"] += [calendar.create_calendar_events, calendar.remove_calendar_events]

@@ -32,6 +32,7 @@ class WorkerParts:
 
 def worker_parts(settings: Settings, engine: Engine, client: Client) -> WorkerParts:
     """Wire workflows and activities (with their clients injected) to the task queue roles."""
+    from activities.calendar_wiring import add_calendar_parts
     from activities.notifications import add_notification_parts
     from workers.wiring import add_booking_parts  # wiring imports WorkerParts from here
 
@@ -41,6 +42,7 @@ def worker_parts(settings: Settings, engine: Engine, client: Client) -> WorkerPa
     )
     parts.workflows["bookings"].append(HealthCheckWorkflow)
     add_booking_parts(parts, settings, engine, client)
+    add_calendar_parts(parts, settings, engine, client)
     add_notification_parts(parts, settings, engine, client)
     return parts
 

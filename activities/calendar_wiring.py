@@ -1,0 +1,74 @@
+"""The calendar role's parts (workflows and activities on huddle-calendar) and its schedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
+
+from activities.calendar_events import CalendarActivities
+from activities.connectors import ConnectorActivities
+from clients.calendar.connected import ConnectedCalendars
+from models.settings import Settings
+from workflows.connector_maintenance import CalendarSyncWorkflow, ConnectorMaintenanceWorkflow
+from workflows.connector_messages import MaintenanceInput
+
+if TYPE_CHECKING:
+    from workers.worker import WorkerParts
+
+
+def connected_calendars(settings: Settings, engine: Engine) -> ConnectedCalendars:
+    """The BusySource and EventWriter over the owners' connected calendars."""
+    return ConnectedCalendars(settings, engine)
+
+
+def add_calendar_parts(parts: WorkerParts, settings: Settings, engine: Engine, client: Client) -> None:
+    calendars = connected_calendars(settings, engine)
+    events = CalendarActivities(engine, calendars)
+    connectors = ConnectorActivities(settings, calendars)
+    parts.workflows["calendar"] += [ConnectorMaintenanceWorkflow, CalendarSyncWorkflow]
+    parts.activities["calendar"] += [
+        events.create_calendar_events,
+        events.update_calendar_events,
+        events.remove_calendar_events,
+        connectors.connectors_to_maintain,
+        connectors.maintain_connector,
+        connectors.sync_calendar_changes,
+    ]
+
+
+def calendar_schedules(settings: Settings) -> list[tuple[str, Schedule]]:
+    schedule_id = f"{settings.task_queue_prefix}-connector-maintenance"
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ConnectorMaintenanceWorkflow.run,
+            MaintenanceInput(),
+            id=f"{schedule_id}-run",
+            task_queue=settings.task_queue("calendar"),
+        ),
+        spec=ScheduleSpec(
+            intervals=[
+                ScheduleIntervalSpec(every=timedelta(seconds=settings.calendar_maintenance_interval_seconds))
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    return [(schedule_id, schedule)]
+
+
+def maintenance_workflow_id(settings: Settings, connector_id: int) -> str:
+    return f"{settings.task_queue_prefix}-connector-{connector_id}-maintenance"
+
+
+def sync_workflow_id(settings: Settings, connector_id: int) -> str:
+    return f"{settings.task_queue_prefix}-connector-{connector_id}-sync"
