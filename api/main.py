@@ -13,7 +13,9 @@ from temporalio.service import RPCError
 
 from api.auth import ServiceAuth, XrpcError, xrpc_error_handler
 from api.ratelimit import RateLimiter
+from api.routes import connectors as calendar_connectors
 from api.routes import health, ics, well_known
+from api.routes import webhooks as calendar_webhooks
 from api.state import AppState
 from api.xrpc import bookings as xrpc_bookings
 from api.xrpc import offers as xrpc_offers
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ics.router)
     app.include_router(xrpc_offers.router)
     app.include_router(xrpc_bookings.router)
+    app.include_router(calendar_connectors.router)
+    app.include_router(calendar_webhooks.router)
     return app
 
 

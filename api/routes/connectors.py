@@ -1,0 +1,289 @@
+"""Calendar connectors of the caller: list with state, connect (OAuth or CalDAV), choose calendars, remove.
+
+XRPC methods under `com.huddle.connector.*` (service auth now; the web issue adds session auth and
+pages), plus the OAuth redirect targets `/oauth/calendar/{google,microsoft}/callback`, which the
+owner's browser reaches with the state the connect flow handed out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from sqlmodel import Session, col, func, select
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from activities.calendar_wiring import maintenance_workflow_id
+from api.auth import Caller, XrpcError
+from api.deps import SessionDep, StateDep
+from api.ratelimit import RateLimited
+from api.state import AppState
+from clients.calendar.accounts import CalendarAccounts
+from clients.calendar.busy_cache import BusyCache
+from clients.calendar.connect import ConnectFlows, ConnectRefused
+from clients.calendar.errors import ProviderAuthError, ProviderError
+from clients.calendar.push import PushChannels
+from models.calendar_tables import (
+    CalendarBusyCache,
+    CalendarChannel,
+    CalendarConnectorDetail,
+    CalendarEvent,
+    CalendarSyncState,
+)
+from models.db import session_scope
+from models.tables import CalendarConnector
+from workflows.connector_maintenance import ConnectorMaintenanceWorkflow
+from workflows.connector_messages import MaintenanceInput
+
+log = logging.getLogger("huddle.api.connectors")
+router = APIRouter(tags=["connectors"])
+
+
+async def json_body(request: Request, caller: Caller) -> dict[str, Any]:
+    """The JSON object body, read only once the caller is authenticated."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError as exc:
+        raise XrpcError(400, "InvalidRequest", "the body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise XrpcError(400, "InvalidRequest", "the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = True, limit: int = 2048) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise XrpcError(400, "InvalidRequest", f"{name}: a string of 1 to {limit} characters is required")
+    return value
+
+
+def _connector_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise XrpcError(400, "InvalidRequest", "connector: a connector id is required")
+    return int(value)
+
+
+def _own(session: Session, owner_did: str, connector_id: int) -> CalendarConnector:
+    row = session.get(CalendarConnector, connector_id)
+    if row is None or row.owner_did != owner_did:
+        raise XrpcError(404, "ConnectorNotFound", "no connector with that id")
+    return row
+
+
+def _flows(state: AppState) -> ConnectFlows:
+    return ConnectFlows(state.settings, CalendarAccounts(state.settings, state.engine))
+
+
+def connector_view(session: Session, c: CalendarConnector) -> dict[str, Any]:
+    """What the owner sees of a connector: never a secret."""
+    detail = session.get(CalendarConnectorDetail, c.id)
+    channels = session.exec(
+        select(func.count()).where(CalendarChannel.connector_id == c.id, CalendarChannel.state == "active")
+    ).one()
+    waiting = session.exec(
+        select(func.count()).where(
+            CalendarEvent.connector_id == c.id, col(CalendarEvent.state).in_(("pending", "failed"))
+        )
+    ).one()
+    view: dict[str, Any] = {
+        "id": c.id,
+        "provider": c.provider,
+        "account": c.account,
+        "state": c.state,
+        "busyCalendars": list(c.busy_calendar_ids),
+        "eventCalendar": c.event_calendar_id,
+        "calendars": list(detail.calendars) if detail else [],
+        "pushChannels": channels,
+        "eventsWaiting": waiting,
+        "createdAt": c.created_at.isoformat(),
+        "updatedAt": c.updated_at.isoformat(),
+    }
+    if c.state_reason:
+        view["stateReason"] = c.state_reason
+    if c.last_sync_at:
+        view["lastSyncAt"] = c.last_sync_at.isoformat()
+    if c.server_url:
+        view["serverUrl"] = c.server_url
+    return view
+
+
+async def _maintain(state: AppState, connector_id: int, *, force: bool = False) -> None:
+    """Open (or renew) push channels and write waiting events, in the background."""
+    try:
+        await state.temporal.start_workflow(
+            ConnectorMaintenanceWorkflow.run,
+            MaintenanceInput(connector_ids=[connector_id], force_channels=force),
+            id=maintenance_workflow_id(state.settings, connector_id),
+            task_queue=state.settings.task_queue("calendar"),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except RPCError as exc:  # the schedule catches up
+        log.warning("could not start maintenance of connector %s: %s", connector_id, exc)
+
+
+@router.get("/xrpc/com.huddle.connector.list")
+async def list_connectors(caller: Caller, session: SessionDep) -> dict[str, Any]:
+    """The caller's connectors, with their state (ok, needs_reauth, error and why) and last sync."""
+    rows = session.exec(
+        select(CalendarConnector)
+        .where(CalendarConnector.owner_did == caller.did)
+        .order_by(col(CalendarConnector.id))
+    )
+    return {"connectors": [connector_view(session, c) for c in rows]}
+
+
+@router.post("/xrpc/com.huddle.connector.startOAuth", dependencies=[RateLimited])
+async def start_oauth(
+    state: StateDep, caller: Caller, body: dict[str, Any] = Depends(json_body)
+) -> dict[str, Any]:
+    """Start connecting Google or Microsoft: the URL to send the owner's browser to."""
+    provider = _text(body, "provider", limit=16)
+    if provider not in ("google", "microsoft"):
+        raise XrpcError(400, "InvalidRequest", "provider: google or microsoft")
+    connector = _connector_id(body["connector"]) if body.get("connector") is not None else None
+    return_to = _text(body, "returnTo", required=False)
+    if return_to is not None and not _same_site(state, return_to):
+        raise XrpcError(400, "InvalidRequest", "returnTo: must be a path or a URL on this site")
+    try:
+        url, expires_at = await run_in_threadpool(
+            _flows(state).start, caller.did, provider, connector_id=connector, return_to=return_to
+        )
+    except ConnectRefused as exc:
+        raise XrpcError(400, "ConnectFailed", str(exc)) from exc
+    except ProviderError as exc:
+        raise XrpcError(502, "UpstreamFailure", str(exc)) from exc
+    return {"authorizationUrl": url, "expiresAt": expires_at.isoformat()}
+
+
+@router.get("/oauth/calendar/{provider}/callback", include_in_schema=False, response_model=None)
+async def oauth_callback(provider: str, request: Request, state: StateDep) -> Any:
+    """Where Google or Microsoft send the owner back: finish the connect flow."""
+    if provider not in ("google", "microsoft"):
+        raise XrpcError(404, "NotFound", "no such provider")
+    params = dict(request.query_params)
+    try:
+        done = await run_in_threadpool(_flows(state).finish, provider, params)
+    except ConnectRefused as exc:
+        raise XrpcError(400, "ConnectFailed", str(exc)) from exc
+    except ProviderError as exc:
+        raise XrpcError(502, "UpstreamFailure", f"{provider} did not complete the connection: {exc}") from exc
+    await _maintain(state, done.connector_id)
+    if done.return_to:
+        joiner = "&" if "?" in done.return_to else "?"
+        return RedirectResponse(f"{done.return_to}{joiner}connector={done.connector_id}", status_code=303)
+    with Session(state.engine) as session:
+        row = session.get(CalendarConnector, done.connector_id)
+        assert row is not None
+        return {"connector": connector_view(session, row)}
+
+
+@router.post("/xrpc/com.huddle.connector.connectCaldav", dependencies=[RateLimited])
+async def connect_caldav(
+    state: StateDep, caller: Caller, body: dict[str, Any] = Depends(json_body)
+) -> dict[str, Any]:
+    """Connect a CalDAV account (server URL, username, app password), found with CalDAV discovery."""
+    url = _text(body, "serverUrl")
+    username = _text(body, "username", limit=320)
+    password = _text(body, "password", limit=1024)
+    assert url is not None and username is not None and password is not None
+    try:
+        connector_id = await run_in_threadpool(
+            _flows(state).connect_caldav, caller.did, url, username, password
+        )
+    except ConnectRefused as exc:
+        raise XrpcError(400, "ConnectFailed", str(exc)) from exc
+    with Session(state.engine) as session:
+        row = session.get(CalendarConnector, connector_id)
+        assert row is not None
+        return {"connector": connector_view(session, row)}
+
+
+@router.get("/xrpc/com.huddle.connector.listCalendars")
+async def list_calendars(
+    state: StateDep, caller: Caller, session: SessionDep, connector: str, refresh: bool = False
+) -> dict[str, Any]:
+    """The calendars the connected account can see (`refresh` asks the provider again)."""
+    row = _own(session, caller.did, _connector_id(connector))
+    assert row.id is not None
+    try:
+        found = await run_in_threadpool(_flows(state).calendars, row.id, refresh=refresh)
+    except ProviderAuthError as exc:
+        raise XrpcError(409, "NeedsReauth", f"reconnect this calendar first: {exc}") from exc
+    except ProviderError as exc:
+        raise XrpcError(502, "UpstreamFailure", str(exc)) from exc
+    return {"calendars": [c.to_json() for c in found]}
+
+
+@router.post("/xrpc/com.huddle.connector.update")
+async def update_connector(
+    state: StateDep, caller: Caller, body: dict[str, Any] = Depends(json_body)
+) -> dict[str, Any]:
+    """Choose which calendars count as busy and which one receives booking events (null: none)."""
+    with Session(state.engine) as session:
+        row = _own(session, caller.did, _connector_id(body.get("connector")))
+        detail = session.get(CalendarConnectorDetail, row.id)
+    assert row.id is not None
+    known = {c["id"] for c in (detail.calendars if detail else [])}
+    busy = body.get("busyCalendars", row.busy_calendar_ids)
+    if not isinstance(busy, list) or not all(isinstance(b, str) for b in busy) or len(busy) > 200:
+        raise XrpcError(400, "InvalidRequest", "busyCalendars: a list of calendar ids")
+    event = body["eventCalendar"] if "eventCalendar" in body else row.event_calendar_id
+    if event is not None and not isinstance(event, str):
+        raise XrpcError(400, "InvalidRequest", "eventCalendar: a calendar id or null")
+    unknown = sorted({*busy, *([event] if event else [])} - known)
+    if unknown:
+        raise XrpcError(400, "UnknownCalendar", f"not a calendar of this account: {', '.join(unknown)}")
+    writable = {c["id"] for c in (detail.calendars if detail else []) if c.get("writable", True)}
+    if event is not None and event not in writable:
+        raise XrpcError(400, "InvalidRequest", "eventCalendar: the account cannot write to that calendar")
+    accounts = CalendarAccounts(state.settings, state.engine)
+    accounts.store.choose_calendars(row.id, busy=list(dict.fromkeys(busy)), event=event)
+    _cache(state).invalidate(row.id)
+    await _maintain(state, row.id)
+    with Session(state.engine) as session:
+        fresh = session.get(CalendarConnector, row.id)
+        assert fresh is not None
+        return {"connector": connector_view(session, fresh)}
+
+
+@router.post("/xrpc/com.huddle.connector.delete")
+async def delete_connector(
+    state: StateDep, caller: Caller, body: dict[str, Any] = Depends(json_body)
+) -> dict[str, Any]:
+    """Disconnect: stop push channels, forget the secrets and everything cached."""
+    with Session(state.engine) as session:
+        row = _own(session, caller.did, _connector_id(body.get("connector")))
+    assert row.id is not None
+    accounts = CalendarAccounts(state.settings, state.engine)
+    push = PushChannels(state.settings, accounts, _cache(state))
+    try:
+        await run_in_threadpool(push.stop_all, row)
+    except ProviderError as exc:  # the channels expire on their own; their notifications are refused
+        log.info("stopping channels of connector %s failed: %s", row.id, exc)
+    with session_scope(state.engine) as session:
+        for table in (CalendarChannel, CalendarSyncState, CalendarBusyCache, CalendarConnectorDetail):
+            for item in session.exec(select(table).where(table.connector_id == row.id)):  # type: ignore[attr-defined]
+                session.delete(item)
+        connector = session.get(CalendarConnector, row.id)
+        if connector is not None:
+            session.delete(connector)
+    return {}
+
+
+def _cache(state: AppState) -> BusyCache:
+    return BusyCache(state.engine, timedelta(seconds=state.settings.calendar_busy_cache_ttl_seconds))
+
+
+def _same_site(state: AppState, url: str) -> bool:
+    if url.startswith("/") and not url.startswith("//"):
+        return True
+    base = state.settings.public_url.rstrip("/")
+    return url == base or url.startswith(base + "/")

@@ -1,0 +1,198 @@
+"""Push notifications from Google (events.watch channels) and Microsoft Graph (subscriptions).
+
+A notification is trusted only if it names a channel we opened and carries its secret (Google's
+channel token, Graph's clientState), compared in constant time against the stored digest. A
+trusted change invalidates the connector's busy cache at once, then the connector's
+CalendarSyncWorkflow finds what changed and tells the held bookings it touches.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlmodel import Session, select
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from activities.calendar_wiring import maintenance_workflow_id, sync_workflow_id
+from api.deps import StateDep
+from api.state import AppState
+from clients.calendar.busy_cache import BusyCache
+from clients.secrets import digest, matches
+from models.calendar_tables import CalendarChannel
+from models.db import session_scope
+from workflows.connector_maintenance import CalendarSyncWorkflow, ConnectorMaintenanceWorkflow
+from workflows.connector_messages import ChangeNotice, MaintenanceInput, SyncInput
+
+log = logging.getLogger("huddle.webhooks")
+router = APIRouter(tags=["webhooks"], include_in_schema=False)
+
+
+def _refused(status: int, why: str) -> JSONResponse:
+    return JSONResponse({"error": "Refused", "message": why}, status_code=status)
+
+
+def _channel(session: Session, channel_id: str, provider: str) -> CalendarChannel | None:
+    row = session.get(CalendarChannel, channel_id)
+    if row is None or row.provider != provider or row.state != "active":
+        return None
+    return row
+
+
+def _invalidate(state: AppState, connector_id: int) -> None:
+    BusyCache(state.engine, timedelta(0)).invalidate(connector_id)
+
+
+async def _announce(state: AppState, notice: ChangeNotice) -> None:
+    """Signal-with-start the connector's sync workflow (one per connector; notices pile up in it)."""
+    await state.temporal.start_workflow(
+        CalendarSyncWorkflow.run,
+        SyncInput(connector_id=notice.connector_id),
+        id=sync_workflow_id(state.settings, notice.connector_id),
+        task_queue=state.settings.task_queue("calendar"),
+        start_signal="changed",
+        start_signal_args=[notice],
+    )
+
+
+async def _maintain_now(state: AppState, connector_id: int) -> None:
+    await state.temporal.start_workflow(
+        ConnectorMaintenanceWorkflow.run,
+        MaintenanceInput(connector_ids=[connector_id], force_channels=True),
+        id=maintenance_workflow_id(state.settings, connector_id),
+        task_queue=state.settings.task_queue("calendar"),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+@router.post("/webhooks/google")
+async def google_notification(
+    state: StateDep,
+    channel_id: Annotated[str | None, Header(alias="X-Goog-Channel-ID")] = None,
+    token: Annotated[str | None, Header(alias="X-Goog-Channel-Token")] = None,
+    resource_state: Annotated[str | None, Header(alias="X-Goog-Resource-State")] = None,
+    resource_id: Annotated[str | None, Header(alias="X-Goog-Resource-ID")] = None,
+) -> Response:
+    """A Google channel message: `sync` is acknowledged, `exists`/`not_exists` mean a change."""
+    if not channel_id or not resource_state:
+        return _refused(400, "not a Google push notification")
+    with Session(state.engine) as session:
+        channel = _channel(session, channel_id, "google")
+    if channel is None:
+        return _refused(404, "unknown channel")
+    if token is None or not matches(token, channel.token_digest):
+        return _refused(403, "wrong channel token")
+    if channel.external_id and resource_id != channel.external_id:
+        return _refused(403, "the channel watches another resource")
+    if resource_state == "sync":
+        return Response(status_code=200)
+    _invalidate(state, channel.connector_id)
+    try:
+        await _announce(
+            state, ChangeNotice(connector_id=channel.connector_id, calendar_id=channel.calendar_id)
+        )
+    except RPCError as exc:
+        log.warning("could not start the sync of connector %s: %s", channel.connector_id, exc)
+        return Response(status_code=503)  # Google retries with back-off
+    return Response(status_code=200)
+
+
+@router.post("/webhooks/microsoft", response_model=None)
+async def microsoft_notification(
+    state: StateDep, request: Request, validationToken: str | None = None
+) -> Response:
+    """Graph change and lifecycle notifications; a validation request is answered with its token."""
+    if validationToken is not None:
+        return PlainTextResponse(validationToken, status_code=200)
+    try:
+        payload = await request.json()
+        items = payload["value"]
+        assert isinstance(items, list)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return _refused(400, "not a Graph notification collection")
+    accepted = 0
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        channel = _subscription(state, item)
+        if channel is None:
+            continue
+        accepted += 1
+        try:
+            await _handle_graph(state, channel, item)
+        except RPCError as exc:
+            log.warning("could not start work for connector %s: %s", channel.connector_id, exc)
+            return Response(status_code=503)  # Graph retries
+    if items and not accepted:
+        return _refused(403, "no notification named a subscription of ours with its clientState")
+    return Response(status_code=202)
+
+
+def _subscription(state: AppState, item: dict[str, Any]) -> CalendarChannel | None:
+    subscription_id = str(item.get("subscriptionId", ""))
+    client_state = item.get("clientState")
+    if not isinstance(client_state, str):
+        return None
+    with Session(state.engine) as session:
+        channel = session.exec(
+            select(CalendarChannel).where(
+                CalendarChannel.external_id == subscription_id,
+                CalendarChannel.provider == "microsoft",
+                CalendarChannel.state == "active",
+            )
+        ).first()
+        if channel is None:
+            # Created a moment ago: the row is written before Graph tells us the subscription's id.
+            channel = session.exec(
+                select(CalendarChannel).where(
+                    CalendarChannel.token_digest == digest(client_state),
+                    CalendarChannel.provider == "microsoft",
+                    CalendarChannel.state == "active",
+                )
+            ).first()
+    if channel is None or not matches(client_state, channel.token_digest):
+        return None
+    return channel
+
+
+async def _handle_graph(state: AppState, channel: CalendarChannel, item: dict[str, Any]) -> None:
+    lifecycle = item.get("lifecycleEvent")
+    connector_id = channel.connector_id
+    if lifecycle == "reauthorizationRequired":
+        await _maintain_now(state, connector_id)  # renewing the subscription reauthorizes it
+        return
+    if lifecycle == "subscriptionRemoved":
+        with session_scope(state.engine) as session:
+            row = session.get(CalendarChannel, channel.id)
+            if row is not None:
+                row.state = "stopped"
+                session.add(row)
+        _invalidate(state, connector_id)
+        await _maintain_now(state, connector_id)
+        await _announce(
+            state, ChangeNotice(connector_id=connector_id, calendar_id=channel.calendar_id, unknown=True)
+        )
+        return
+    if lifecycle == "missed":
+        _invalidate(state, connector_id)
+        await _announce(
+            state, ChangeNotice(connector_id=connector_id, calendar_id=channel.calendar_id, unknown=True)
+        )
+        return
+    _invalidate(state, connector_id)
+    data = item.get("resourceData") or {}
+    event_id = data.get("id") if isinstance(data, dict) else None
+    deleted = item.get("changeType") == "deleted"
+    await _announce(
+        state,
+        ChangeNotice(
+            connector_id=connector_id,
+            calendar_id=channel.calendar_id,
+            event_ids=[str(event_id)] if event_id and not deleted else [],
+            unknown=deleted or not event_id,
+        ),
+    )
