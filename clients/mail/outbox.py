@@ -283,7 +283,11 @@ def sender_from_settings(engine: Engine, settings: Settings) -> OutboxSender:
         )
         transport = SmtpTransport(config)
     else:
-        if not settings.dev_mode:
+        if settings.dev_mode:
+            log.info(
+                "mail goes to the dev sink %s (python -m clients.mail.sink lists it)", settings.mail_sink_dir
+            )
+        else:
             log.warning("HUDDLE_SMTP_URL is empty: mail goes to %s, not to people", settings.mail_sink_dir)
         transport = MailSink(settings.mail_sink_dir)
     # Longer than a live sender can sit between its commit point and the relay's answer.

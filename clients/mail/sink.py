@@ -2,7 +2,8 @@
 
 Used when `HUDDLE_SMTP_URL` is empty. Files are named by Message-ID, so delivering a message twice
 writes it once, and "was it delivered?" has an exact answer. Any mail client that reads Maildir
-(mutt -f var/mail) shows them; the admin pages use `MailSink.messages` and `MailSink.read`.
+(mutt -f var/mail) shows them; the admin pages use `MailSink.messages` and `MailSink.read`;
+`python -m clients.mail.sink [NAME]` lists the newest messages, or prints one.
 """
 
 from __future__ import annotations
@@ -154,3 +155,33 @@ def _calendar(message: EmailMessage) -> bytes | None:
             payload = part.get_payload(decode=True)
             return payload if isinstance(payload, bytes) else None
     return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """List the sink's newest messages, or print one as text (its name as the argument)."""
+    import sys
+
+    from models.settings import get_settings
+
+    args = sys.argv[1:] if argv is None else argv
+    sink = MailSink(get_settings().mail_sink_dir)
+    if args:
+        message = sink.read(args[0])
+        if message is None:
+            print(f"no message {args[0]!r} in {sink.directory}", file=sys.stderr)
+            return 1
+        entry = message.entry
+        print(
+            f"From: {entry.sender}\nTo: {entry.recipient}\nSubject: {entry.subject}\n\n{message.text or ''}"
+        )
+        if message.calendar:
+            print(message.calendar.decode("utf-8", "replace"))
+        return 0
+    for entry in sink.messages():
+        when = f"{entry.delivered_at:%Y-%m-%d %H:%M:%S}"
+        print(f"{when}  {entry.recipient:<32}  {entry.subject}\n    {entry.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -268,3 +269,11 @@ def test_the_dev_sink_keeps_one_file_per_message_and_reads_them_back(
     assert sink.delivered(
         message_id(f"{booking}:confirmed:guest", MailIdentity.from_settings(settings).domain)
     )
+
+    # What a new user runs to see the mail `make dev` would have sent.
+    env = {**os.environ, "HUDDLE_DEV_MODE": "1", "HUDDLE_MAIL_SINK_DIR": sink_settings.mail_sink_dir}
+    command = [sys.executable, "-m", "clients.mail.sink"]
+    listing = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert listing.returncode == 0 and GUEST_EMAIL in listing.stdout and guest.name in listing.stdout
+    shown = subprocess.run([*command, guest.name], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert "Subject: Confirmed: Office hours" in shown.stdout and "METHOD:REQUEST" in shown.stdout
