@@ -5,4 +5,5 @@ Each area keeps its tables in its own module; add the module here when you add o
 
 import models.auth_tables
 import models.calendar_tables
-import models.tables  # noqa: F401
+import models.tables
+import models.web_tables  # noqa: F401

@@ -109,6 +109,21 @@ class Settings(BaseSettings):
     outbox_retry_after_seconds: int = 600
     outbox_give_up_after_seconds: int = 3 * 24 * 3600
 
+    # Web app: ATProto OAuth sign-in and cookie sessions (api/web, api/sessions.py, clients/oauth).
+    # Without oauth_client_keys, dev mode on a loopback public_url uses a loopback OAuth client.
+    oauth_scope: str = "atproto repo:com.huddle.slotOffer"
+    oauth_client_keys: str = Field(
+        default="",
+        description="Private ES256 JWKs of the confidential OAuth client (a JWK, a list, or a JWK set); "
+        "the first signs. Make one with `python -m clients.oauth.config`.",
+    )
+    oauth_login_ttl_seconds: int = 600
+    web_session_max_age_seconds: int = 14 * 24 * 3600
+    web_cookie_secure: bool | None = None  # Secure cookies; unset: when public_url is https
+    web_status_poll_seconds: float = 2.0
+    # Where the admin pages link workflows to; empty: http://127.0.0.1:<temporal_ui_port>.
+    temporal_ui_url: str = ""
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Self:
         if not self.service_did:
