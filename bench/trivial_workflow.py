@@ -1,4 +1,7 @@
-"""The baseline: a trivial workflow running as many no-op activities as a booking runs to confirmed."""
+"""The bookings baseline: a trivial workflow running as many no-op activities as a booking does.
+
+Kept outside bench.bookings because the workflow sandbox re-imports this module and its package.
+"""
 
 from __future__ import annotations
 
