@@ -193,7 +193,14 @@ class OutboxSender:
                     self.store.defer(row.id, down)
                     report.deferred += 1
                     continue
-                envelope = compose(row, self.identity)
+                try:
+                    envelope = compose(row, self.identity)
+                except Exception as exc:  # a bug or bad data in one row must not hold up the others
+                    log.exception("mail %s could not be built", row.dedupe_key)
+                    self.store.defer(row.id, f"could not build the message: {exc!r}"[:2000])
+                    report.deferred += 1
+                    report.errors.append(f"{row.dedupe_key}: could not build the message: {exc!r}")
+                    continue
                 if self.transport.delivered(envelope.message_id):
                     # Delivered by an attempt that died before marking it: record it, don't resend.
                     if self.store.claim(row.id, now):
@@ -236,14 +243,20 @@ class OutboxSender:
         """A row another attempt handed over: record it as sent once it is clearly not in flight."""
         assert row.id is not None
         delivered = self.transport.delivered(message_id(row.dedupe_key, self.identity.domain))
-        if not delivered and (row.sent_at is None or row.sent_at >= now - self.stale_after):
+        if delivered:
+            if self.store.mark_sent(row.id):
+                report.sent += 1
+            return
+        if row.sent_at is not None and row.sent_at >= now - self.stale_after:
             report.in_flight += 1
             return
-        if self.store.mark_sent(row.id, note=None if delivered else (row.last_error or UNCONFIRMED_NOTE)):
-            if delivered:
-                report.sent += 1
-            else:
-                report.unconfirmed += 1
+        if delivered is False:
+            # The transport knows it never got the message (the dev sink): the sender died first.
+            if self.store.defer(row.id, "the sender stopped before delivering; sending again"):
+                report.deferred += 1
+                report.errors.append(f"{row.dedupe_key}: interrupted before delivery")
+        elif self.store.mark_sent(row.id, note=row.last_error or UNCONFIRMED_NOTE):
+            report.unconfirmed += 1
 
     def _out_of_date(self, row: OutboxMessage, now: datetime) -> str | None:
         """Why this message would mislead if sent now (None: it still says something true)."""

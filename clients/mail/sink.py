@@ -19,7 +19,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from clients.mail.transport import Envelope
+from clients.mail.transport import Envelope, TransientMailError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
 _NAME = re.compile(r"[A-Za-z0-9._@+=-]{1,200}\.eml")
@@ -67,6 +67,13 @@ class MailSink:
             return False
         if self.delivered(envelope.message_id):
             return True
+        try:
+            self._write(envelope)
+        except OSError as exc:
+            raise TransientMailError(f"cannot write to the mail sink {self.directory}: {exc}") from exc
+        return True
+
+    def _write(self, envelope: Envelope) -> None:
         for sub in ("tmp", "new", "cur"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         trace = f"Return-Path: <{envelope.sender}>\r\nDelivered-To: {envelope.recipient}\r\n".encode()
@@ -82,7 +89,6 @@ class MailSink:
             pass
         finally:
             tmp.unlink()
-        return True
 
     # ---------------------------------------------------------------- reading
 

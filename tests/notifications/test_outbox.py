@@ -277,3 +277,32 @@ def test_the_dev_sink_keeps_one_file_per_message_and_reads_them_back(
     assert listing.returncode == 0 and GUEST_EMAIL in listing.stdout and guest.name in listing.stdout
     shown = subprocess.run([*command, guest.name], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert "Subject: Confirmed: Office hours" in shown.stdout and "METHOD:REQUEST" in shown.stdout
+
+
+def test_a_sink_delivery_cut_short_is_sent_again(engine: Engine, settings: Settings) -> None:
+    """The dev sink knows exactly what it holds: a claimed row without its file is sent again."""
+    sink_settings = settings.model_copy(update={"smtp_url": ""})
+    booking = _confirmed(engine, sink_settings, guest_email=None)
+    [row] = rows(engine, booking)
+    assert row.id is not None
+    sender = _sender(engine, sink_settings, now=datetime.now(UTC) + timedelta(minutes=5))
+    assert sender.store.claim(row.id, datetime.now(UTC))  # the sender died right after its commit point
+    report = sender.send_step(booking, "confirmed")
+    assert (report.deferred, report.sent) == (1, 0)
+    assert sender.send_step(booking, "confirmed").sent == 1
+    assert len(MailSink(sink_settings.mail_sink_dir).messages()) == 1
+
+
+def test_a_message_that_cannot_be_built_does_not_hold_up_the_others(
+    engine: Engine, settings: Settings, smtp_server: SmtpPeer
+) -> None:
+    booking = _confirmed(engine, settings)
+    with session_scope(engine) as session:
+        broken = session.get(OutboxMessage, rows(engine, booking)[0].id)
+        assert broken is not None
+        broken.payload = {**broken.payload, "step": "nonsense"}
+        session.add(broken)
+    with pytest.raises(ApplicationError, match="could not build the message"):
+        activities(engine, settings).send_notifications(effect(booking, "confirmed"))
+    assert sorted(row_states(engine, booking).values()) == ["pending", "sent"]
+    assert len(smtp_server.received) == 1
