@@ -5,5 +5,6 @@ Each area keeps its tables in its own module; add the module here when you add o
 
 import models.auth_tables
 import models.calendar_tables
+import models.index_tables
 import models.tables
 import models.web_tables  # noqa: F401

@@ -59,6 +59,27 @@ class Settings(BaseSettings):
     service_auth_leeway_seconds: int = Field(default=10, ge=0, le=10)
     service_auth_replay_check: bool = True
 
+    # Firehose consumer, repo backfill, drift repair and the follow graph (workers/firehose,
+    # clients/repo_reader.py, clients/graph.py). Intervals are settings so tests run them in seconds.
+    firehose_start_cursor: int | None = Field(
+        default=None,
+        description="Where a consumer with no stored cursor starts: a seq (0: all the source still holds, "
+        "-1: live events only); unset: live events only, or 0 in dev mode.",
+    )
+    firehose_cursor_every_events: int = 1000
+    firehose_cursor_every_seconds: float = 2.0
+    firehose_flush_seconds: float = 0.05
+    firehose_heartbeat_seconds: float = 10.0
+    firehose_ping_seconds: float = 20.0
+    firehose_backoff_initial_seconds: float = 0.5
+    firehose_backoff_max_seconds: float = 60.0
+    firehose_known_refresh_seconds: float = 5.0
+    firehose_resync_concurrency: int = 4
+    firehose_stats_log_seconds: float = 60.0
+    repo_fetch_timeout_seconds: float = 10.0
+    graph_refetch_after_seconds: float = 6 * 3600.0
+    drift_repair_interval_seconds: int = 3600
+
     # Rate limits for procedures (api/ratelimit.py), shared by replicas through the database.
     rate_limit_enabled: bool = True
     rate_limit_caller_capacity: int = 20

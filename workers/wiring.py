@@ -8,7 +8,7 @@ from temporalio.client import Client
 from activities.bookings import BookingActivities
 from activities.calendar_wiring import connected_calendars
 from activities.hold_sweep import HoldSweepActivities
-from clients.graph import StoredFollowGraph
+from clients.graph import follow_graph
 from models.settings import Settings
 from workers.worker import WorkerParts
 from workflows.booking import BookingWorkflow
@@ -17,7 +17,7 @@ from workflows.hold_sweep import HoldSweepWorkflow
 
 def add_booking_parts(parts: WorkerParts, settings: Settings, engine: Engine, client: Client) -> None:
     calendars = connected_calendars(settings, engine)
-    bookings = BookingActivities(engine, busy=calendars, graph=StoredFollowGraph(engine))
+    bookings = BookingActivities(engine, busy=calendars, graph=follow_graph(engine, settings))
     sweep = HoldSweepActivities(engine, client)
     parts.workflows["bookings"] += [BookingWorkflow, HoldSweepWorkflow]
     parts.activities["bookings"] += [
