@@ -71,6 +71,15 @@ def firehose() -> None:
 
 
 @main.command()
+@click.argument("actor")
+def backfill(actor: str) -> None:
+    """Read a repo's offers and follows into the index (ACTOR: a DID or a handle)."""
+    from workers.firehose.backfill import backfill_command
+
+    backfill_command(actor)
+
+
+@main.command()
 @click.option("--revision", default="heads", show_default=True, help="Target revision.")
 def migrate(revision: str) -> None:
     """Apply database migrations to HUDDLE_DATABASE_URL."""

@@ -1,7 +1,7 @@
 """`huddle firehose`: the firehose consumer process.
 
-Without HUDDLE_RELAY_URL it stays idle (and /readyz says so). The consumer itself is built by the
-firehose issue; until then a configured relay is reported as not connected rather than faked.
+Without HUDDLE_RELAY_URL it stays idle (and /readyz says so). With one, it indexes slotOffers,
+follows touching known people, and handle and account changes (workers/firehose/consumer.py).
 """
 
 from __future__ import annotations
@@ -9,9 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from models.settings import get_settings
+from sqlalchemy import Engine
+
+from clients.repo_reader import RepoRefresher, reader_from_settings
+from models.db import make_engine
+from models.settings import Settings, get_settings
+from workers.firehose.consumer import ConsumerOptions, FirehoseConsumer
 
 log = logging.getLogger("huddle.firehose")
+
+
+def build_consumer(settings: Settings, engine: Engine) -> FirehoseConsumer:
+    """The consumer of `settings.relay_url`, with a repo refresher for #sync, gaps and new hosts."""
+    return FirehoseConsumer(
+        engine,
+        settings.relay_url,
+        ConsumerOptions.from_settings(settings),
+        refresher=RepoRefresher(engine, reader_from_settings(settings)),
+    )
 
 
 async def run_firehose_process() -> None:
@@ -22,6 +37,13 @@ async def run_firehose_process() -> None:
     install_stop_signals(asyncio.get_running_loop(), stop)
     if not settings.relay_url:
         log.info("no HUDDLE_RELAY_URL configured: firehose consumer idle")
-    else:
-        log.warning("firehose consumer for %s is not built yet: idle", settings.relay_url)
-    await stop.wait()
+        await stop.wait()
+        return
+    engine = make_engine(settings.database_url, pool_size=8)
+    consumer = build_consumer(settings, engine)
+    try:
+        await consumer.run(stop)
+    finally:
+        if consumer.refresher is not None:
+            consumer.refresher.reader.close()
+        engine.dispose()

@@ -20,6 +20,7 @@ from temporalio.client import (
 from activities.calendar_wiring import calendar_schedules
 from activities.notifications import outbox_retry_schedule
 from models.settings import Settings
+from workers.firehose.index_role import drift_repair_schedule
 from workflows.hold_sweep import HoldSweepWorkflow, SweepInput
 
 
@@ -47,6 +48,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
         hold_sweep_schedule(settings),
         outbox_retry_schedule(settings),
         *calendar_schedules(settings),
+        drift_repair_schedule(settings),
     ):
         try:
             await client.create_schedule(schedule_id, schedule)

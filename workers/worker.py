@@ -34,6 +34,7 @@ def worker_parts(settings: Settings, engine: Engine, client: Client) -> WorkerPa
     """Wire workflows and activities (with their clients injected) to the task queue roles."""
     from activities.calendar_wiring import add_calendar_parts
     from activities.notifications import add_notification_parts
+    from workers.firehose.index_role import add_index_parts
     from workers.wiring import add_booking_parts  # wiring imports WorkerParts from here
 
     parts = WorkerParts(
@@ -42,6 +43,7 @@ def worker_parts(settings: Settings, engine: Engine, client: Client) -> WorkerPa
     )
     parts.workflows["bookings"].append(HealthCheckWorkflow)
     add_booking_parts(parts, settings, engine, client)
+    add_index_parts(parts, settings, engine, client)
     add_calendar_parts(parts, settings, engine, client)
     add_notification_parts(parts, settings, engine, client)
     return parts

@@ -1,0 +1,1 @@
+"""The firehose indexer: frames → filter → index writes, with its cursor, backoff and metrics."""
