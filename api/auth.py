@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.responses import Response
 
+from api.sessions import CSRF_HEADER, csrf_ok, has_session_cookie, session_did
 from clients.identity import (
     IdentityResolver,
     IdentityUnavailable,
@@ -59,7 +61,7 @@ async def xrpc_error_handler(request: Request, exc: Exception) -> Response:
 
 @dataclass(frozen=True)
 class CallerIdentity:
-    """An authenticated caller: a DID, and how it proved it (service-auth now, web sessions later)."""
+    """An authenticated caller: a DID, and how it proved it (a service-auth token or a web session cookie)."""
 
     did: str
     via: Literal["service-auth", "session"]
@@ -142,6 +144,11 @@ async def authenticate(request: Request, nsid: str) -> CallerIdentity:
     if cached is not None and cached[0] == nsid:
         caller: CallerIdentity = cached[1]
         return caller
+    if "authorization" not in request.headers:
+        session_caller = await _session_caller(request)
+        if session_caller is not None:
+            setattr(request.state, _CALLER_STATE, (nsid, session_caller))
+            return session_caller
     token = _bearer_token(request)
     try:
         claims = await get_service_auth(request).verifier.verify(token, nsid)
@@ -154,6 +161,20 @@ async def authenticate(request: Request, nsid: str) -> CallerIdentity:
     return caller
 
 
+async def _session_caller(request: Request) -> CallerIdentity | None:
+    """A browser signed in to Huddle's web app (its session cookie); writes must carry its CSRF token."""
+    if not has_session_cookie(request):
+        return None
+    did = await run_in_threadpool(session_did, request)
+    if did is None:
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_ok(
+        request, request.headers.get(CSRF_HEADER)
+    ):
+        raise XrpcError(403, "InvalidCsrfToken", f"a signed-in browser must send its {CSRF_HEADER} header")
+    return CallerIdentity(did=did, via="session")
+
+
 async def require_caller(request: Request) -> CallerIdentity:
     """The authenticated caller of the XRPC method named by the request path."""
     nsid = nsid_from_path(request.url.path)
@@ -163,8 +184,8 @@ async def require_caller(request: Request) -> CallerIdentity:
 
 
 async def optional_caller(request: Request) -> CallerIdentity | None:
-    """None without an Authorization header; with one, it must be valid (as the reference PDS does)."""
-    if "authorization" not in request.headers:
+    """None without a token or session; one that is given must be valid (as the reference PDS does)."""
+    if "authorization" not in request.headers and await _session_caller(request) is None:
         return None
     return await require_caller(request)
 
