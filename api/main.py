@@ -17,6 +17,7 @@ from api.routes import connectors as calendar_connectors
 from api.routes import health, ics, well_known
 from api.routes import webhooks as calendar_webhooks
 from api.state import AppState
+from api.web import router as web_router
 from api.xrpc import bookings as xrpc_bookings
 from api.xrpc import offers as xrpc_offers
 from models.db import make_engine
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(xrpc_bookings.router)
     app.include_router(calendar_connectors.router)
     app.include_router(calendar_webhooks.router)
+    # Last: the pages' catch-alls (/bookings/{id}) must not shadow the API's own routes.
+    app.include_router(web_router)
     return app
 
 
