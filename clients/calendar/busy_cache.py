@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, Table, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from kernel.calendar.intervals import Interval
 from models.calendar_tables import CalendarBusyCache
 from models.db import session_scope
 from models.types import utcnow
+
+TABLE: Table = CalendarBusyCache.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -64,39 +66,37 @@ class BusyCache:
             "busy": [[iv.start.isoformat(), iv.end.isoformat()] for iv in busy],
             "fetched_at": self._clock(),
         }
-        with session_scope(self._engine) as session:
-            result = session.execute(
-                update(CalendarBusyCache)
-                .where(
-                    col(CalendarBusyCache.connector_id) == connector_id,
-                    col(CalendarBusyCache.generation) == generation,
-                )
+        # Whether the insert happened comes from RETURNING: psycopg reports no rowcount for it.
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(TABLE)
+                .where(TABLE.c.connector_id == connector_id, TABLE.c.generation == generation)
                 .values(**values)
             )
-            if result.rowcount:  # type: ignore[attr-defined]
+            if result.rowcount:
                 return True
             if generation != 0:
                 return False
-            inserted = session.execute(
+            inserted = conn.execute(
                 _insert(self._engine)
                 .values(connector_id=connector_id, generation=0, **values)
                 .on_conflict_do_nothing(index_elements=["connector_id"])
+                .returning(TABLE.c.connector_id)
             )
-            return bool(inserted.rowcount)  # type: ignore[attr-defined]
+            return inserted.first() is not None
 
     def invalidate(self, connector_id: int) -> None:
         """Forget what is cached and make in-flight fetches unable to store theirs."""
-        table = CalendarBusyCache.__table__  # type: ignore[attr-defined]
         statement = (
             _insert(self._engine)
             .values(connector_id=connector_id, generation=1, busy=None)
             .on_conflict_do_update(
                 index_elements=["connector_id"],
-                set_={"generation": table.c.generation + 1, "busy": None, "fetched_at": None},
+                set_={"generation": TABLE.c.generation + 1, "busy": None, "fetched_at": None},
             )
         )
-        with session_scope(self._engine) as session:
-            session.execute(statement)
+        with self._engine.begin() as conn:
+            conn.execute(statement)
 
     def forget(self, connector_id: int) -> None:
         with session_scope(self._engine) as session:
