@@ -34,6 +34,12 @@ from models.types import utcnow
 router = APIRouter(tags=["xrpc"])
 
 
+def _json_body(nsid: str) -> dict[str, Any]:
+    """OpenAPI for a procedure body read after auth (so docs and fuzzers know it takes JSON)."""
+    schema = {"type": "object", "description": f"The `{nsid}` input, as lexicons/com/huddle describe it."}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def _participant_view(session: Session, caller: CallerIdentity, booking: str) -> Booking:
     """The booking if the caller is its host or guest; otherwise 404, with no hint that it exists."""
     row = session.get(Booking, booking)
@@ -50,7 +56,9 @@ def _idempotency_key(request: Request, body: dict[str, Any]) -> str | None:
     return body.get("idempotencyKey") or request.headers.get("Idempotency-Key")
 
 
-@router.post("/xrpc/com.huddle.match", dependencies=[RateLimited])
+@router.post(
+    "/xrpc/com.huddle.match", dependencies=[RateLimited], openapi_extra=_json_body("com.huddle.match")
+)
 async def match(
     request: Request,
     state: StateDep,
@@ -167,7 +175,9 @@ async def _command(
     return view.to_json()
 
 
-@router.post("/xrpc/com.huddle.finalize", dependencies=[RateLimited])
+@router.post(
+    "/xrpc/com.huddle.finalize", dependencies=[RateLimited], openapi_extra=_json_body("com.huddle.finalize")
+)
 async def finalize(
     state: StateDep,
     session: SessionDep,
@@ -178,7 +188,9 @@ async def finalize(
     return await _command(state, session, caller, body["booking"], "finalize", CommandInput(caller.did))
 
 
-@router.post("/xrpc/com.huddle.respond", dependencies=[RateLimited])
+@router.post(
+    "/xrpc/com.huddle.respond", dependencies=[RateLimited], openapi_extra=_json_body("com.huddle.respond")
+)
 async def respond(
     state: StateDep,
     session: SessionDep,
@@ -190,7 +202,9 @@ async def respond(
     return await _command(state, session, caller, body["booking"], "respond", command)
 
 
-@router.post("/xrpc/com.huddle.cancel", dependencies=[RateLimited])
+@router.post(
+    "/xrpc/com.huddle.cancel", dependencies=[RateLimited], openapi_extra=_json_body("com.huddle.cancel")
+)
 async def cancel(
     state: StateDep,
     session: SessionDep,
