@@ -39,6 +39,10 @@ check: lint typecheck test
 bench: setup
 	$(PY) -m bench
 
+# A real local PDS + PLC (Node 22, installed into $(CACHE) on first use), for trying things by hand.
+pds: setup
+	$(PY) -m tests.peers.pds_peer
+
 migrate: setup
 	$(VENV)/bin/huddle migrate
 
