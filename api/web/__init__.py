@@ -6,7 +6,7 @@ set); create_app includes it last, so the API's own routes (`/bookings/{id}.ics`
 
 from fastapi import APIRouter
 
-from api.web import admin, guest, host, login, static
+from api.web import admin, calendars, guest, host, login, static
 from api.web.state import web_lifespan
 
 router = APIRouter(lifespan=web_lifespan)
@@ -14,6 +14,7 @@ router.include_router(static.router)
 router.include_router(login.router)
 router.include_router(guest.router)
 router.include_router(host.router)
+router.include_router(calendars.router)
 router.include_router(admin.router)
 
 __all__ = ["router"]

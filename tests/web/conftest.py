@@ -29,6 +29,7 @@ from models.db import session_scope
 from models.settings import REPO_ROOT, Settings
 from models.tables import OfferIndex, User
 from tests.bookings.helpers import offer_record
+from tests.emulators.fixtures import radicale_server  # noqa: F401  (a real CalDAV server, for the calendars page)
 from tests.peers.pds_peer import Account, PdsPeer
 from tests.web.chromium import ARGS, ensure_chromium
 

@@ -19,8 +19,9 @@ from clients.oauth import AuthorizationServerError, ClientConfig, Discovery, OAu
 from clients.oauth.jwt import SigningKey
 from clients.secrets import KeyRing
 from models.db import session_scope
-from models.tables import Booking, OAuthSession, OfferIndex
+from models.tables import Booking, CalendarConnector, OAuthSession, OfferIndex
 from models.types import utcnow
+from tests.emulators.fixtures import Radicale, radicale_calendars
 from tests.peers.pds_peer import PdsPeer
 from tests.web.conftest import StartWeb, WebStack
 
@@ -283,3 +284,47 @@ async def test_denied_unavailable_and_expired_pages_say_what_to_do_next(
     assert stale is not None and stale.status == 400
     await expect(page.get_by_role("heading", name="This sign-in link has expired")).to_be_visible()
     await shots.take(page, "sign-in-link-expired")
+
+
+@SQLITE_ONLY
+async def test_host_connects_a_caldav_calendar_and_chooses_its_calendars(
+    start_web: StartWeb, pds_peer: PdsPeer, radicale_server: Radicale
+) -> None:
+    host = pds_peer.create_account("caldav")
+    web = await start_web()
+    web.index_offer(host, title="Office hours")
+    username, password = radicale_server.account()
+    radicale_calendars(radicale_server, username, password, ("Work", "Personal"))
+    shots = web.shots
+
+    page = await web.new_page()
+    await web.sign_in(page, host)
+    await page.goto(f"{web.url}/host")
+    await page.get_by_role("link", name="Connect or manage calendars").click()
+    await page.get_by_label("Server address").fill(radicale_server.url)
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label(re.compile("App password")).fill("wrong-password")
+    await page.get_by_role("button", name="Connect CalDAV").click()
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await shots.take(page, "calendars-refused")
+
+    await page.get_by_label("Server address").fill(radicale_server.url)
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label(re.compile("App password")).fill(password)
+    await page.get_by_role("button", name="Connect CalDAV").click()
+    await expect(page.get_by_role("status")).to_contain_text("Connected")
+    await page.get_by_role("checkbox", name="Work").check()
+    await page.get_by_role("checkbox", name="Personal").check()
+    await page.get_by_role("radio", name="Work").check()
+    await page.get_by_role("button", name="Save choices").click()
+    await expect(page.get_by_role("status")).to_contain_text("Saved")
+    await expect(page.get_by_role("radio", name="Work")).to_be_checked()
+    await shots.take(page, "calendars-connected")
+    with Session(web.engine) as session:
+        [row] = session.exec(select(CalendarConnector).where(CalendarConnector.owner_did == host.did)).all()
+    assert row.provider == "caldav" and len(row.busy_calendar_ids) == 2 and row.event_calendar_id
+
+    # The preview reads the connected calendar the way matching does (no error, slots listed).
+    await page.goto(f"{web.url}/host/preview")
+    await expect(page.locator("main ol li")).to_have_count(5)
+    await shots.take(page, "preview-with-calendar")
