@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httplib2
-import httpx
+import requests
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.requests_client import OAuth2Session
 from google.oauth2.credentials import Credentials
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
@@ -45,7 +45,6 @@ from clients.calendar.providers import (
     batches,
     rfc3339,
     time_chunks,
-    tls_verify,
 )
 from kernel.calendar.intervals import Interval
 
@@ -310,15 +309,14 @@ class GoogleOAuth:
         self._timeout = timeout
         self._verify = verify
 
-    def _client(self, redirect_uri: str | None = None) -> OAuth2Client:
-        client = OAuth2Client(
+    def _client(self, redirect_uri: str | None = None) -> OAuth2Session:
+        client = OAuth2Session(
             client_id=self._client_id,
             client_secret=self._client_secret,
             scope=" ".join(SCOPES),
             redirect_uri=redirect_uri,
             code_challenge_method="S256",
-            timeout=self._timeout,
-            verify=tls_verify(self._verify),
+            default_timeout=self._timeout,
         )
         client.register_compliance_hook("access_token_response", _token_status)
         client.register_compliance_hook("refresh_token_response", _token_status)
@@ -343,15 +341,21 @@ class GoogleOAuth:
     def exchange(self, *, redirect_uri: str, code: str, code_verifier: str) -> dict[str, Any]:
         with self._client(redirect_uri) as client:
             return _token_call(
-                lambda: client.fetch_token(self._token_uri, code=code, code_verifier=code_verifier)
+                lambda: client.fetch_token(
+                    self._token_uri, code=code, code_verifier=code_verifier, verify=self._verify
+                )
             )
 
     def refresh(self, refresh_token: str) -> dict[str, Any]:
         with self._client() as client:
-            return _token_call(lambda: client.refresh_token(self._token_uri, refresh_token=refresh_token))
+            return _token_call(
+                lambda: client.refresh_token(
+                    self._token_uri, refresh_token=refresh_token, verify=self._verify
+                )
+            )
 
 
-def _token_status(resp: httpx.Response) -> httpx.Response:
+def _token_status(resp: requests.Response) -> requests.Response:
     if resp.status_code == 429 or resp.status_code >= 500:
         raise from_status(
             resp.status_code,
@@ -370,7 +374,7 @@ def _token_call(call: Callable[[], Any]) -> dict[str, Any]:
         if exc.error in ("temporarily_unavailable", "server_error"):
             raise ProviderUnavailable(f"Google token endpoint: {exc.error}", reason=exc.error) from exc
         raise ProviderRequestError(f"Google token endpoint: {exc.error}", reason=exc.error) from exc
-    except httpx.HTTPError as exc:
+    except requests.RequestException as exc:
         raise ProviderUnavailable(f"Google token endpoint unreachable: {exc!r}") from exc
     except ValueError as exc:  # not JSON: a proxy's error page
         raise ProviderUnavailable(f"Google token endpoint answered garbage: {exc}") from exc
