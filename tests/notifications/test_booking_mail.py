@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from api.booking_commands import send_command
 from kernel.booking.messages import CommandInput, RespondInput
-from models.settings import Settings
+from models.settings import REPO_ROOT, Settings
 from tests.bookings.helpers import ALL_DAYS, HOST, book, final_view, make_request, offer_record, seed_offer
 from tests.notifications.helpers import body, calendar_part, check_itip, row_states, vevent
 from tests.notifications.smtp_peer import Received, SmtpPeer
@@ -166,3 +166,27 @@ async def test_reminder_before_the_meeting(
     assert sorted(r.rcpt_tos[0] for r in reminders) == [GUEST, HOST_MAIL]
     assert all(str(r.message["Subject"]).startswith("Reminder: Office hours with ") for r in reminders)
     assert all(calendar_part(r.message) is None for r in reminders)  # no new invitation, no SEQUENCE bump
+
+
+_WORKFLOW_SENDS = "send_notifications" in (REPO_ROOT / "workflows" / "booking.py").read_text()
+
+
+@pytest.mark.skipif(not _WORKFLOW_SENDS, reason="workflows/booking.py does not run send_notifications yet")
+async def test_the_booking_workflow_sends_its_own_mail(
+    worker: Settings, engine: Engine, temporal_client: Client, smtp_server: SmtpPeer
+) -> None:
+    """No retry sweep here: each step's mail goes out from the booking's own send_notifications."""
+    req = make_request(worker, seed_offer(engine, offer_record()), email=GUEST, reminder_minutes_before=0)
+    await book(temporal_client, worker, engine, req)
+    held = await asyncio.to_thread(smtp_server.wait_for, 1, 20)
+    assert _kinds(held) == [("held", GUEST)]
+    await send_command(temporal_client, engine, req.booking_id, "finalize", CommandInput(req.guest_did))
+    mail = await asyncio.to_thread(smtp_server.wait_for, 3, 20)
+    await asyncio.sleep(0.5)
+    assert _kinds(list(smtp_server.received)) == [
+        ("confirmed", GUEST),
+        ("confirmed", HOST_MAIL),
+        ("held", GUEST),
+    ]
+    assert all(calendar_part(r.message) for r in mail if r.message["X-Huddle-Kind"] == "confirmed")
+    assert set(row_states(engine, req.booking_id).values()) == {"sent"}
