@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -57,7 +58,7 @@ async def find_host(request: Request, web: WebDep, host: str = "") -> Response:
     value = host.strip().removeprefix("@").removeprefix("at://")
     if not value:
         return render(request, "home.html", status=400, notice=None, error="Enter a handle.", host=host)
-    return redirect(request, f"/hosts/{value}")
+    return redirect(request, f"/hosts/{quote(value, safe='@:')}")
 
 
 async def _resolve_host(web: Any, actor: str) -> tuple[str, str | None]:

@@ -24,6 +24,16 @@ from api.web.state import WebState
 from models.tables import User
 
 TZ_COOKIE = "huddle_tz"  # the browser's IANA zone, set by huddle.js; only used to show times
+# Pages load only this site's CSS and JS, are never framed, and do not leak their URLs elsewhere.
+# (No form-action: the sign-in form's answer redirects to the account's own server.)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 class PageError(Exception):
@@ -145,7 +155,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
         w=words,
         **context,
     )
-    response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     apply_cookies(request, response)
     return response
 
