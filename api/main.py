@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
 from api.auth import ServiceAuth, XrpcError, xrpc_error_handler
+from api.metrics import ServerSpans
+from api.metrics import router as metrics_router
 from api.ratelimit import RateLimiter
 from api.routes import connectors as calendar_connectors
-from api.routes import health, ics, well_known
+from api.routes import debug, health, ics, well_known
 from api.routes import webhooks as calendar_webhooks
 from api.state import AppState
 from api.web import router as web_router
@@ -22,6 +24,7 @@ from api.xrpc import bookings as xrpc_bookings
 from api.xrpc import offers as xrpc_offers
 from models.db import make_engine
 from models.settings import Settings, get_settings
+from workers.telemetry import configure_telemetry
 from workers.temporal_client import connect_temporal
 
 log = logging.getLogger("huddle.api")
@@ -33,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or get_settings()
+        configure_telemetry(cfg, "api")  # before the Temporal client, whose interceptor traces through it
         engine = make_engine(cfg.database_url)
         # Lazy: the API starts (and /readyz says why it is not ready) even if Temporal is still booting.
         temporal = await connect_temporal(cfg, lazy=True)
@@ -54,7 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(XrpcError, xrpc_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, temporal_unavailable)  # type: ignore[arg-type]
+    app.add_middleware(ServerSpans)
     app.include_router(health.router)
+    app.include_router(metrics_router)
+    app.include_router(debug.router)
     app.include_router(well_known.router)
     app.include_router(ics.router)
     app.include_router(xrpc_offers.router)

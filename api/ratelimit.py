@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from api.auth import Caller, XrpcError
 from models.auth_tables import RateLimitBucket, ephemeral_write
 from models.settings import Settings
+from workers.telemetry import rate_limit_rejected
 
 _table = RateLimitBucket.__table__  # type: ignore[attr-defined]
 _EPSILON = 1e-9
@@ -192,6 +193,7 @@ async def limit_procedure(request: Request, response: Response, caller: Caller) 
         caller.did, request.client.host if request.client else None
     )
     if not decision.allowed:
+        rate_limit_rejected(request.url.path)
         raise XrpcError(
             429,
             "RateLimitExceeded",

@@ -24,6 +24,7 @@ from kernel.lexicon.views import BookingView
 from models.db import serialized_write, session_scope
 from models.tables import AuditEntry, Booking, OutboxMessage
 from models.types import utcnow
+from workers import telemetry
 
 
 def open_booking(engine: Engine, request: BookingRequest) -> None:
@@ -90,6 +91,7 @@ class LostRace(Exception):
         self.placement = placement
 
 
+@telemetry.counts_holds(LostRace)
 def place_hold(
     engine: Engine,
     *,
@@ -210,6 +212,7 @@ def apply_transition(engine: Engine, t: Transition) -> None:
                 ["dedupe_key"],
             )
         )
+    telemetry.booking_transition(t.state, t.action)
 
 
 def enqueue(engine: Engine, messages: Iterable[dict[str, Any]]) -> int:

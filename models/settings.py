@@ -145,6 +145,16 @@ class Settings(BaseSettings):
     # Where the admin pages link workflows to; empty: http://127.0.0.1:<temporal_ui_port>.
     temporal_ui_url: str = ""
 
+    # Operations (workers/telemetry.py, workers/logs.py, api/metrics.py, api/routes/debug.py).
+    otlp_endpoint: str = Field(
+        default="", description="OTLP/HTTP collector base URL (e.g. http://collector:4318); empty: no export."
+    )
+    otel_console: bool = Field(default=False, description="Development: also print spans and metrics.")
+    worker_metrics_port: int = Field(default=0, description="A worker's Prometheus /metrics port; 0: none.")
+    worker_metrics_host: str = "127.0.0.1"
+    trace_slow_ms: float = 500.0
+    log_format: str = Field(default="", description='"json" or "text"; empty: text in dev mode, else JSON.')
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Self:
         if not self.service_did:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from models.settings import Settings
 
@@ -15,6 +16,8 @@ async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         lazy=lazy,
+        # One trace per booking: API span → workflow → activities (workers built on this client inherit it).
+        interceptors=[TracingInterceptor()],
     )
 
 

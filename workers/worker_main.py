@@ -7,6 +7,7 @@ import asyncio
 from models.db import make_engine
 from models.settings import get_settings
 from workers.schedules import ensure_schedules
+from workers.telemetry import configure_telemetry, serve_worker_metrics
 from workers.temporal_client import connect_temporal, ensure_search_attributes
 from workers.worker import build_workers, run_workers
 
@@ -15,6 +16,7 @@ async def run_worker_process(roles: list[str]) -> None:
     from workers.cli import install_stop_signals
 
     settings = get_settings()
+    serve_worker_metrics(configure_telemetry(settings, "worker"), settings)
     engine = make_engine(settings.database_url)
     client = await connect_temporal(settings)
     await ensure_search_attributes(client)

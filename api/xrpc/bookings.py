@@ -30,6 +30,7 @@ from models import idempotency_store as idem
 from models.booking_store import to_view
 from models.tables import Booking, OfferIndex
 from models.types import utcnow
+from workers.telemetry import times_match
 
 router = APIRouter(tags=["xrpc"])
 
@@ -70,6 +71,7 @@ async def match(
     return await run_match(state, identity, caller, body, request.headers.get("Idempotency-Key"))
 
 
+@times_match
 async def run_match(
     state: AppState,
     identity: IdentityResolver,
