@@ -220,8 +220,9 @@ def enqueue(engine: Engine, messages: Iterable[dict[str, Any]]) -> int:
     added = 0
     with session_scope(engine) as session:
         for message in messages:
-            result = session.execute(_insert_ignore(engine, OutboxMessage, message, ["dedupe_key"]))
-            added += result.rowcount or 0  # type: ignore[attr-defined]
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
+            stmt = _insert_ignore(engine, OutboxMessage, message, ["dedupe_key"]).returning(OutboxMessage.id)
+            added += len(session.execute(stmt).all())
     return added
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -124,7 +125,7 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 
 def make_settings(database_url: str, client: Client | None = None, **overrides: object) -> Settings:
     """Settings for a test: dev mode, its own database, its own task queues, no .env file read."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "dev_mode": True,
         "database_url": database_url,
         "task_queue_prefix": f"t{uuid.uuid4().hex[:10]}",

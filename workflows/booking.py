@@ -15,7 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from kernel.booking import states as st
@@ -104,10 +104,13 @@ class BookingWorkflow:
                 schedule_to_close_timeout=MATCH_DEADLINE,
                 retry_policy=DB_RETRY,
             )
-        except Exception:
+        except ActivityError as err:
             # Availability could not be checked (a calendar or the database kept failing): say so,
             # rather than pretending there was no free slot.
-            await self._move(st.UNAVAILABLE, "match_failed", reason="availability could not be checked")
+            reason = "availability could not be checked"
+            if isinstance(err.cause, ApplicationError) and err.cause.type == "CalendarUnavailable":
+                reason = f"the host's calendar could not be read: {err.cause.message}"
+            await self._move(st.UNAVAILABLE, "match_failed", reason=reason)
             return self._view()
         if not hold.placed:
             await self._move(st.UNAVAILABLE, "no_slot", reason=hold.explanation or hold.reason)
