@@ -150,9 +150,16 @@ class Settings(BaseSettings):
         default="", description="OTLP/HTTP collector base URL (e.g. http://collector:4318); empty: no export."
     )
     otel_console: bool = Field(default=False, description="Development: also print spans and metrics.")
-    worker_metrics_port: int = Field(default=0, description="A worker's Prometheus /metrics port; 0: none.")
+    worker_metrics_port: int | None = Field(
+        default=None,
+        description="A worker's /metrics and /debug/tracez port; 0: none; unset: 9464 in dev mode.",
+    )
     worker_metrics_host: str = "127.0.0.1"
     trace_slow_ms: float = 500.0
+    debug_peer_urls: str = Field(
+        default="",
+        description="Comma-separated worker debug base URLs whose spans /debug/tracez?trace= adds.",
+    )
     log_format: str = Field(default="", description='"json" or "text"; empty: text in dev mode, else JSON.')
 
     @model_validator(mode="after")

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import functools
 import heapq
+import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -41,6 +44,7 @@ from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, V
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -431,19 +435,64 @@ def current_telemetry() -> Telemetry | None:
     return _telemetry
 
 
-def serve_worker_metrics(telemetry: Telemetry, settings: Settings) -> None:
-    """A worker's Prometheus endpoint on `worker_metrics_port` (0: none); a taken port is only logged."""
-    if not settings.worker_metrics_port:
-        return
-    from prometheus_client import start_http_server
+DEV_WORKER_METRICS_PORT = 9464
+
+
+def worker_metrics_port(settings: Settings) -> int:
+    """The worker's metrics port: the setting, or 9464 in dev mode so `make dev` shows one trace."""
+    if settings.worker_metrics_port is not None:
+        return settings.worker_metrics_port
+    return DEV_WORKER_METRICS_PORT if settings.dev_mode else 0
+
+
+def debug_peers(settings: Settings) -> list[str]:
+    """Worker debug endpoints whose spans the API's `/debug/tracez?trace=` adds to its own."""
+    peers = [u.strip().rstrip("/") for u in settings.debug_peer_urls.split(",") if u.strip()]
+    port = worker_metrics_port(settings)
+    if not peers and settings.dev_mode and port:
+        peers = [f"http://{settings.worker_metrics_host}:{port}"]
+    return peers
+
+
+def serve_worker_metrics(telemetry: Telemetry, settings: Settings) -> ThreadingHTTPServer | None:
+    """`/metrics` and `/debug/tracez` of a worker on its metrics port; a taken port is only logged."""
+    port = worker_metrics_port(settings)
+    if not port:
+        return None
+    registry = telemetry.registry()
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            if url.path == "/metrics":
+                self._answer(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            elif url.path == "/debug/tracez":
+                trace_id = parse_qs(url.query).get("trace", [""])[0].lower()
+                found: Any = (
+                    {"traceId": trace_id, "spans": telemetry.spans.trace(trace_id)}
+                    if trace_id
+                    else {"slowMs": telemetry.spans.slow_ms, "operations": telemetry.spans.operations()}
+                )
+                self._answer(200, "application/json", json.dumps(found).encode())
+            else:
+                self._answer(404, "text/plain", b"not found\n")
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None  # scrapes are not news
 
     try:
-        start_http_server(
-            settings.worker_metrics_port, settings.worker_metrics_host, registry=telemetry.registry()
-        )
+        server = ThreadingHTTPServer((settings.worker_metrics_host, port), Pages)
     except OSError as exc:
-        log.warning("worker metrics not served on port %s: %s", settings.worker_metrics_port, exc)
-        return
-    log.info(
-        "worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, settings.worker_metrics_port
-    )
+        log.warning("worker metrics not served on port %s: %s", port, exc)
+        return None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="huddle-metrics", daemon=True).start()
+    log.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, port)
+    return server

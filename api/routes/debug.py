@@ -12,6 +12,7 @@ import time
 from importlib.metadata import version
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -19,7 +20,7 @@ from api.auth import XrpcError, caller_for
 from api.deps import StateDep
 from models.settings import Settings
 from workers.logs import redact
-from workers.telemetry import Telemetry, configure_telemetry, metric_values
+from workers.telemetry import Telemetry, configure_telemetry, debug_peers, metric_values
 
 DEBUG_NSID = "com.huddle.debug"
 _STARTED = time.time()
@@ -47,7 +48,7 @@ def _telemetry(settings: Settings) -> Telemetry:
 async def index() -> dict[str, Any]:
     """What the debug pages are."""
     return {
-        "tracez": "/debug/tracez (?trace=<trace id> for one trace)",
+        "tracez": "/debug/tracez (?trace=<trace id>: one trace, with the workers' spans of it)",
         "metricz": "/debug/metricz",
         "configz": "/debug/configz",
         "metrics": "/metrics (Prometheus text)",
@@ -59,7 +60,11 @@ async def tracez(state: StateDep, trace: str | None = None) -> dict[str, Any]:
     """Recent, slowest and failed spans per operation, or every kept span of one trace."""
     spans = _telemetry(state.settings).spans
     if trace is not None:
-        return {"traceId": trace, "spans": spans.trace(trace.lower())}
+        found, peers = await _peer_spans(debug_peers(state.settings), trace.lower())
+        found += spans.trace(trace.lower())
+        merged = {s["spanId"]: s for s in found}.values()
+        ordered = sorted(merged, key=lambda s: s["startUnixNano"])
+        return {"traceId": trace, "spans": ordered, "peers": peers}
     return {"slowMs": spans.slow_ms, "operations": spans.operations()}
 
 
@@ -86,6 +91,22 @@ async def configz(state: StateDep) -> dict[str, Any]:
         },
         "settings": redacted_settings(state.settings),
     }
+
+
+async def _peer_spans(peers: list[str], trace: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The spans other processes (workers) kept of `trace`, and how each peer answered."""
+    spans: list[dict[str, Any]] = []
+    answers: dict[str, str] = {}
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        for peer in peers:
+            try:
+                resp = await http.get(f"{peer}/debug/tracez", params={"trace": trace})
+                resp.raise_for_status()
+                spans += resp.json()["spans"]
+                answers[peer] = "ok"
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                answers[peer] = f"unreachable: {type(exc).__name__}"
+    return spans, answers
 
 
 def redacted_settings(settings: Settings) -> dict[str, Any]:

@@ -34,6 +34,7 @@ async def traced_api(settings: Settings, engine: Engine, pds_peer: PdsPeer) -> A
             "plc_url": pds_peer.plc_url,
             "handle_resolver_urls": pds_peer.pds_url,
             "hold_seconds_override": 60,
+            "worker_metrics_port": 0,  # no peer on 127.0.0.1:9464: the workers share this process
         }
     )
     configure_telemetry(settings, "test")
