@@ -183,7 +183,7 @@ class OutboxMessage(SQLModel, table=True):
     kind: str = Field(max_length=32)
     recipient: str = Field(max_length=2048)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    state: str = Field(default="pending", index=True, max_length=16)  # pending | sent | failed
+    state: str = Field(default="pending", index=True, max_length=16)  # pending|sending|sent|failed|skipped
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     last_error: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _created()

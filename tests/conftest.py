@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -129,6 +130,8 @@ def make_settings(database_url: str, client: Client | None = None, **overrides: 
         "dev_mode": True,
         "database_url": database_url,
         "task_queue_prefix": f"t{uuid.uuid4().hex[:10]}",
+        # Dev-mode mail goes to a sink; keep each test's out of the checkout's var/mail.
+        "mail_sink_dir": tempfile.mkdtemp(prefix="huddle-mail-"),
     }
     if client is not None:
         values["temporal_address"] = client.service_client.config.target_host

@@ -295,17 +295,35 @@ class BookingWorkflow:
         self._effects.append(asyncio.ensure_future(effect))
 
     def _notify(self, step: str) -> None:
-        self._start_effect(self._side_effect("notify", "enqueue_notifications", step))
+        self._start_effect(self._mail(step))
 
-    async def _side_effect(self, role: str, activity: str, step: str) -> None:
+    async def _mail(self, step: str) -> None:
+        """Write the step's outbox rows, then send them (each SMTP exchange may take up to 20 s)."""
+        prefs = self._s.request.preferences or {}
+        detail = {"guestTimezone": prefs.get("timezone")}
+        await self._side_effect("notify", "enqueue_notifications", step, detail=detail)
+        await self._side_effect(
+            "notify", "send_notifications", step, detail=detail, start_to_close=timedelta(minutes=2)
+        )
+
+    async def _side_effect(
+        self,
+        role: str,
+        activity: str,
+        step: str,
+        *,
+        detail: dict[str, Any] | None = None,
+        start_to_close: timedelta = timedelta(seconds=30),
+    ) -> None:
         """Calendar events and notifications: keyed by booking and step, so retries never duplicate."""
         s = self._s
-        effect = SideEffect(booking_id=s.request.booking_id, step=step, key=f"{s.request.booking_id}:{step}")
+        key = f"{s.request.booking_id}:{step}"
+        effect = SideEffect(booking_id=s.request.booking_id, step=step, key=key, detail=detail or {})
         await workflow.execute_activity(
             activity,
             effect,
             task_queue=self._queue(role),
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=start_to_close,
             schedule_to_close_timeout=timedelta(days=1),
             retry_policy=SIDE_EFFECT_RETRY,
         )

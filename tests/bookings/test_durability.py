@@ -102,7 +102,11 @@ async def _check_everything_once(
         outbox = session.exec(
             select(OutboxMessage.booking_id, OutboxMessage.kind, OutboxMessage.payload)
         ).all()
-        audit = session.exec(select(AuditEntry.booking_id, AuditEntry.action)).all()
+        audit = [
+            (b, a)
+            for b, a in session.exec(select(AuditEntry.booking_id, AuditEntry.action)).all()
+            if not a.startswith(("notification", "mail", "calendar"))  # the transitions only
+        ]
     assert {r.state for r in rows} == {"confirmed"}
     starts = sorted(r.start_at for r in rows)
     assert len(set(starts)) == 50

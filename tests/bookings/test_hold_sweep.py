@@ -53,7 +53,10 @@ async def test_sweep_releases_only_orphaned_holds(
 async def test_schedule_registration_is_idempotent(worker: Settings, temporal_client: Client) -> None:
     first = await ensure_schedules(temporal_client, worker)
     second = await ensure_schedules(temporal_client, worker)
-    assert first == second == [f"{worker.task_queue_prefix}-hold-sweep"]
-    desc = await temporal_client.get_schedule_handle(first[0]).describe()
+    assert first == second and len(set(first)) == len(first)
+    sweep_id = f"{worker.task_queue_prefix}-hold-sweep"
+    assert sweep_id in first
+    desc = await temporal_client.get_schedule_handle(sweep_id).describe()
     assert desc.schedule.spec.intervals[0].every.total_seconds() == worker.hold_sweep_interval_seconds
-    await temporal_client.get_schedule_handle(first[0]).delete()
+    for schedule_id in first:
+        await temporal_client.get_schedule_handle(schedule_id).delete()
