@@ -24,8 +24,12 @@ setup: $(STAMP)
 dev: setup
 	HUDDLE_DEV_MODE=true $(VENV)/bin/huddle dev
 
+# The browser tests need Debian's Chromium and the PDS tests Node 22 + the PDS: both are installed
+# (once, cached) before pytest so their time never counts against a test's timeout.
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m tests.web.chromium
+	$(PY) -m tests.peers.pds_install -q
+	$(PY) -m pytest -q -rfE $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
