@@ -72,7 +72,7 @@ def test_every_huddle_variable_is_a_setting_and_agrees_with_the_services() -> No
 
     api_port = env["HUDDLE_API_PORT"]
     assert any(p.endswith(f":{api_port}") for p in doc["services"]["api"]["ports"])
-    assert env["HUDDLE_API_HOST"] == "0.0.0.0"  # noqa: S104  (inside the container)
+    assert env["HUDDLE_API_HOST"] == "0.0.0.0"
     # The values parse as the settings class would parse them.
     Settings(_env_file=None, **{k[7:].lower(): _resolve(v) for k, v in env.items()})  # type: ignore[arg-type]
 

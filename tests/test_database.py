@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from models.db import make_engine, session_scope
 import models.all_tables  # noqa: F401  (the whole schema)
+from models.db import make_engine, session_scope
 from models.tables import Booking
 
 T0 = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)

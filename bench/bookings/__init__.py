@@ -21,8 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.booking_commands import request_booking, send_command
-from bench.trivial_workflow import TrivialWorkflow, noop
 from bench.table import Row, percentile, row
+from bench.trivial_workflow import TrivialWorkflow, noop
 from kernel.booking.ids import booking_id
 from kernel.booking.messages import BookingRequest, CommandInput
 from models.db import make_engine, session_scope
