@@ -52,12 +52,21 @@ class RedactSecrets(logging.Filter):
 
 
 class TraceIds(logging.Filter):
-    """Adds `trace_id` and `span_id` of the current span (empty outside one)."""
+    """Adds `trace_id` and `span_id` of the current span, and `booking_id` inside a booking's workflow."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = trace.get_current_span().get_span_context()
+        span = trace.get_current_span()
+        ctx = span.get_span_context()
         record.trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else ""
         record.span_id = format(ctx.span_id, "016x") if ctx.is_valid else ""
+        # Temporal's interceptor names the workflow on its spans; a booking's is `booking-<id>`.
+        workflow_id = (getattr(span, "attributes", None) or {}).get("temporalWorkflowID")
+        if (
+            isinstance(workflow_id, str)
+            and workflow_id.startswith("booking-")
+            and not hasattr(record, "booking_id")
+        ):
+            record.booking_id = workflow_id.removeprefix("booking-")
         return True
 
 

@@ -49,3 +49,16 @@ def test_dev_lines_are_readable(restore_logging: None, capsys: pytest.CaptureFix
     logging.getLogger("huddle.test").info("hold placed")
     err = capsys.readouterr().err
     assert "INFO  huddle.test: hold placed" in err and not err.lstrip().startswith("{")
+
+
+def test_lines_inside_a_booking_workflow_span_name_the_booking(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(json_lines=True)
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span(
+        "RunActivity:match_and_hold", attributes={"temporalWorkflowID": "booking-b-456"}
+    ):
+        logging.getLogger("huddle.test").info("hold placed")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["booking_id"] == "b-456" and line["message"] == "hold placed"
