@@ -56,3 +56,27 @@ def test_spans_and_metrics_reach_an_otlp_collector() -> None:
     assert {"/v1/traces", "/v1/metrics"} <= set(paths), [p for p, _, _ in received]
     assert b"RunActivity:match_and_hold" in paths["/v1/traces"]
     assert b"huddle_booking_transitions" in paths["/v1/metrics"]
+
+
+CONSOLE = """
+from opentelemetry import trace
+from tests.conftest import make_settings
+from workers.telemetry import configure_telemetry
+
+telemetry = configure_telemetry(make_settings("sqlite://", otel_console=True), "api")
+with trace.get_tracer("test").start_as_current_span("POST /xrpc/com.huddle.match"):
+    pass
+telemetry.tracer_provider.shutdown()
+"""
+
+
+def test_the_console_exporter_prints_spans_only_when_asked() -> None:
+    def run(program: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", program], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert '"name": "POST /xrpc/com.huddle.match"' in run(CONSOLE)
+    assert "com.huddle.match" not in run(CONSOLE.replace("otel_console=True", "otel_console=False"))
