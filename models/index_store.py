@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, union
+from sqlalchemy import Engine, bindparam, delete, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -187,11 +187,12 @@ def apply_events(
     """Apply firehose events in stream order, in one transaction; `also(session)` joins it (the cursor)."""
     out = WriteOutcome()
     with serialized_write(engine) as session:
-        repos = _lock_repos(session, _repos_to_track(events), out)
-        follow_deletes: dict[str, None] = {}
+        revs = _lock_revs(session, _repos_to_track(events), out)
+        moved: dict[str, str] = {}
+        follows = _FollowWrites()
         for event in events:
             if isinstance(event, Commit):
-                _apply_commit(session, event, repos, follow_deletes, out)
+                _apply_commit(session, event, revs, moved, follows, out)
             elif isinstance(event, IdentityUpdate):
                 user = _user(session, event.did)
                 if user.handle != event.handle:
@@ -199,8 +200,16 @@ def apply_events(
                     user.updated_at = utcnow()
                 out.counts["identity"] += 1
             else:
-                _apply_account(session, event, repos, out)
-        _delete_edges(session, follow_deletes)
+                _apply_account(session, event, out)
+        follows.write(session, out)
+        if moved:
+            # One statement for the batch: a busy stream moves hundreds of known repos' revs at once.
+            session.execute(
+                update(IndexedRepo.__table__)  # type: ignore[attr-defined]
+                .where(IndexedRepo.__table__.c.did == bindparam("b_did"))  # type: ignore[attr-defined]
+                .values(rev=bindparam("b_rev"), updated_at=utcnow()),
+                [{"b_did": did, "b_rev": rev} for did, rev in moved.items()],
+            )
         if also is not None:
             also(session)
     return out
@@ -216,17 +225,29 @@ def _repos_to_track(events: Sequence[Event]) -> list[str]:
     return sorted(dids)  # one lock order for every writer: no deadlocks on Postgres
 
 
-def _lock_repos(session: Session, dids: list[str], out: WriteOutcome) -> dict[str, IndexedRepo]:
-    """The repos' rows, created if missing (a new repo gets fetched in full), locked until commit."""
+def _lock_revs(session: Session, dids: list[str], out: WriteOutcome) -> dict[str, str | None]:
+    """did → stored rev for the repos' rows, created if missing (a new repo gets read in full), locked
+    until commit (Postgres; on SQLite the whole write is serialized)."""
     if not dids:
         return {}
-    existing = set(session.exec(select(IndexedRepo.did).where(col(IndexedRepo.did).in_(dids))))
-    missing = [did for did in dids if did not in existing]
-    if missing:
-        _insert_ignore(session, IndexedRepo, [_new_repo_row(did) for did in missing])
-        for did in missing:
-            out.resync.setdefault(did, "new")
-    rows = session.exec(select(IndexedRepo).where(col(IndexedRepo.did).in_(dids)).with_for_update())
+    revs: dict[str, str | None] = {}
+    for i in range(0, len(dids), _DELETE_CHUNK):
+        chunk = dids[i : i + _DELETE_CHUNK]
+        existing = set(session.exec(select(IndexedRepo.did).where(col(IndexedRepo.did).in_(chunk))))
+        missing = [did for did in chunk if did not in existing]
+        if missing:
+            _insert_ignore(session, IndexedRepo, [_new_repo_row(did) for did in missing])
+            for did in missing:
+                out.resync.setdefault(did, "new")
+        query = select(IndexedRepo.did, IndexedRepo.rev).where(col(IndexedRepo.did).in_(chunk))
+        revs.update(session.exec(query.order_by(IndexedRepo.did).with_for_update()).all())
+    return revs
+
+
+def _lock_repos(session: Session, dids: list[str], out: WriteOutcome) -> dict[str, IndexedRepo]:
+    """The repos' rows as objects (for the whole-repo writers), created if missing, locked."""
+    _lock_revs(session, dids, out)
+    rows = session.exec(select(IndexedRepo).where(col(IndexedRepo.did).in_(dids)))
     return {row.did: row for row in rows}
 
 
@@ -238,21 +259,21 @@ def _new_repo_row(did: str) -> dict[str, Any]:
 def _apply_commit(
     session: Session,
     commit: Commit,
-    repos: dict[str, IndexedRepo],
-    follow_deletes: dict[str, None],
+    revs: dict[str, str | None],
+    moved: dict[str, str],
+    follows: _FollowWrites,
     out: WriteOutcome,
 ) -> None:
-    repo = repos.get(commit.did)
-    if repo is not None:
-        if repo.rev is not None:
-            if commit.rev <= repo.rev:
+    if commit.did in revs:
+        stored = revs[commit.did]
+        if stored is not None:
+            if commit.rev <= stored:
                 out.stale += 1
                 return
-            if commit.since != repo.rev:
+            if commit.since != stored:
                 out.gaps += 1
                 out.resync.setdefault(commit.did, "gap")
-        repo.rev = commit.rev
-        repo.updated_at = utcnow()
+        revs[commit.did] = moved[commit.did] = commit.rev
     if commit.incomplete:
         out.resync.setdefault(commit.did, "incomplete")
     for change in commit.changes:
@@ -261,18 +282,40 @@ def _apply_commit(
         elif isinstance(change, OfferDelete):
             _tombstone_offer(session, at_uri(change.did, OFFER_NSID, change.rkey), commit.rev, out)
         elif isinstance(change, FollowPut):
-            follow_deletes.pop(change.uri, None)
-            if change.replace:
-                _delete_edges(session, [change.uri])
-            _insert_ignore(session, GraphEdge, [_edge_row(change.uri, change.author, change.subject)])
-            out.counts["follow_put"] += 1
+            follows.put(change)
         else:
-            follow_deletes[change.uri] = None
+            follows.delete(change.uri)
 
 
-def _apply_account(
-    session: Session, event: AccountUpdate, repos: dict[str, IndexedRepo], out: WriteOutcome
-) -> None:
+class _FollowWrites:
+    """A batch's follow changes, written at its end in three statements; the result is the one the
+    changes give in stream order (a follow record is created, maybe edited, then deleted, by uri)."""
+
+    def __init__(self) -> None:
+        self.puts: dict[str, FollowPut] = {}
+        self.replaced: set[str] = set()
+        self.deletes: dict[str, None] = {}
+
+    def put(self, change: FollowPut) -> None:
+        self.deletes.pop(change.uri, None)
+        self.puts[change.uri] = change
+        if change.replace:
+            self.replaced.add(change.uri)
+
+    def delete(self, uri: str) -> None:
+        self.puts.pop(uri, None)
+        self.deletes[uri] = None
+
+    def write(self, session: Session, out: WriteOutcome) -> None:
+        _delete_edges(session, self.replaced)
+        rows = [_edge_row(p.uri, p.author, p.subject) for p in self.puts.values()]
+        for i in range(0, len(rows), _DELETE_CHUNK):
+            _insert_ignore(session, GraphEdge, rows[i : i + _DELETE_CHUNK])
+        out.counts["follow_put"] += len(rows)
+        _delete_edges(session, self.deletes)
+
+
+def _apply_account(session: Session, event: AccountUpdate, out: WriteOutcome) -> None:
     user = _user(session, event.did)
     if event.active and not user.active:
         out.resync.setdefault(event.did, "reactivated")
@@ -395,10 +438,15 @@ def _forget_repo(session: Session, did: str) -> None:
 
 
 def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: another writer may have inserted the same key first."""
+    """INSERT … ON CONFLICT DO NOTHING: another writer may have inserted the same key first.
+
+    One cached statement, executed for many rows (Core, so the ORM's per-call compile is skipped).
+    """
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    session.connection().execute(insert(model.__table__).on_conflict_do_nothing(), rows)
 
 
 # ---------------------------------------------------------------- whole-repo snapshots

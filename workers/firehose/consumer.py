@@ -234,13 +234,9 @@ class FirehoseConsumer:
     # ------------------------------------------------------------ the hot path
 
     def _consume(self, frames: list[bytes]) -> None:
-        feed = self.filter.feed
         pending = self._pending
         try:
-            for frame in frames:
-                event = feed(frame)
-                if event is None:
-                    continue
+            for event in self.filter.feed_all(frames):
                 if isinstance(event, Commit | AccountUpdate):
                     pending.append(event)
                 elif isinstance(event, IdentityUpdate):
@@ -255,6 +251,8 @@ class FirehoseConsumer:
             self._fed_seq = self.filter.seq
             self._events_since_save += len(frames)
             self._note_lag()
+        if self.filter.error is not None:
+            raise self.filter.error
 
     def _note_lag(self) -> None:
         stamp = self.filter.time

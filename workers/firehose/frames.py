@@ -77,29 +77,51 @@ class FrameFilter:
         self.time: str | None = None
         self.counts: Counter[str] = Counter()
         self.frames = 0
+        self.error: StreamError | None = None
 
     def feed(self, frame: bytes) -> Event | Info | Resync | None:
         """The event in `frame` that concerns Huddle, or None; StreamError for an error frame."""
-        self.frames += 1
-        try:
-            header, body = decode_dag_cbor_multi(frame)
-            kind = header.get("t")
-            if header.get("op") != 1:
-                if header.get("op") == -1:
-                    raise StreamError(str(body.get("error")), body.get("message"))
-                self.counts["unknown_op"] += 1
-                return None
-            if kind == "#commit":
-                seq = body["seq"]
-                self.seq = seq
-                self.time = body.get("time")
-                return self._commit(body)
-            return self._other(kind, body)
-        except StreamError:
-            raise
-        except Exception:  # an undecodable frame is skipped, never fatal
-            self.counts["undecodable"] += 1
-            return None
+        events = self.feed_all([frame])
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return events[0] if events else None
+
+    def feed_all(self, frames: list[bytes]) -> list[Event | Info | Resync]:
+        """The events in `frames` that concern Huddle, in order. An error frame stops the batch: what
+        came before it is returned, and the error is left in `self.error` for the caller to raise."""
+        self.error = None
+        self.frames += len(frames)
+        events: list[Event | Info | Resync] = []
+        known = self.known
+        body: dict[str, Any] = {}
+        for frame in frames:
+            try:
+                header, body = decode_dag_cbor_multi(frame)
+                if header.get("t") == "#commit" and header.get("op") == 1:
+                    self.seq = body["seq"]
+                    if body["repo"] not in known:
+                        # The hot path: most commits are strangers' posts and likes.
+                        for op in body["ops"]:
+                            path = op["path"]
+                            if path.startswith(_FOLLOW_PREFIX) or path.startswith(_OFFER_PREFIX):
+                                break
+                        else:
+                            continue
+                    event: Event | Info | Resync | None = self._commit(body)
+                else:
+                    event = self._other(header, body)
+            except StreamError as exc:
+                self.error = exc
+                break
+            except Exception:  # an undecodable frame is skipped, never fatal
+                self.counts["undecodable"] += 1
+                continue
+            if event is not None:
+                events.append(event)
+        if isinstance(body, dict) and isinstance(body.get("time"), str):
+            self.time = body["time"]
+        return events
 
     def _commit(self, body: dict[str, Any]) -> Commit | Resync | None:
         repo = body["repo"]
@@ -191,7 +213,13 @@ class FrameFilter:
             self.counts["undecodable_block"] += 1
             return _INCOMPLETE
 
-    def _other(self, kind: str | None, body: dict[str, Any]) -> Event | Info | Resync | None:
+    def _other(self, header: dict[str, Any], body: dict[str, Any]) -> Event | Info | Resync | None:
+        if header.get("op") != 1:
+            if header.get("op") == -1:
+                raise StreamError(str(body.get("error")), body.get("message"))
+            self.counts["unknown_op"] += 1
+            return None
+        kind = header.get("t")
         if kind == "#info":
             self.counts["info"] += 1
             return Info(str(body.get("name")), body.get("message"))

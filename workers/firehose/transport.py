@@ -150,10 +150,27 @@ class _Protocol(asyncio.Protocol):
         n = len(buf)
         pos = 0
         view = memoryview(buf)
+        append = self.messages.append
+        fast_ok = self._max_message >= 0xFFFF  # no message on the short path can be over the limit
         try:
             while n - pos >= 2:
                 b0 = buf[pos]
                 b1 = buf[pos + 1]
+                if b0 == 0x82 and b1 <= 126 and self._fragments is None and fast_ok:
+                    # The common case, kept short: one whole binary message, unmasked, under 64 KiB.
+                    if b1 == 126:
+                        if n - pos < 4:
+                            break
+                        start = pos + 4
+                        end = start + ((buf[pos + 2] << 8) | buf[pos + 3])
+                    else:
+                        start = pos + 2
+                        end = start + b1
+                    if end > n:
+                        break
+                    append(bytes(view[start:end]))
+                    pos = end
+                    continue
                 length = b1 & 0x7F
                 start = pos + 2
                 if length == 126:
