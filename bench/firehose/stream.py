@@ -135,7 +135,7 @@ class Reply:
     (the connection otherwise stays open until the client leaves)."""
 
     frames: Sequence[bytes] = ()
-    raw: bytes = b""  # written as is after the frames (hand-made WebSocket frames)
+    raw: bytes | memoryview = b""  # written as is after the frames (already WebSocket frames)
     close_code: int | None = None
     close_reason: str = ""
 
@@ -190,8 +190,9 @@ class ReplayServer:
             if not isinstance(reply, Reply):
                 reply = await reply
             await self._send(writer, reply.frames)
-            if reply.raw:
-                writer.write(reply.raw)
+            raw = memoryview(reply.raw)
+            for i in range(0, len(raw), self.chunk):
+                writer.write(raw[i : i + self.chunk])
                 await writer.drain()
             if reply.close_code is not None:
                 payload = reply.close_code.to_bytes(2, "big") + reply.close_reason.encode()
