@@ -25,7 +25,8 @@ from workers.telemetry import Telemetry, configure_telemetry, debug_peers, metri
 DEBUG_NSID = "com.huddle.debug"
 _STARTED = time.time()
 # Settings whose whole value is a secret; URLs elsewhere only lose their password (workers.logs.redact).
-_SECRET_WORDS = ("secret", "password", "token_keys", "client_keys", "private")
+_SECRET_WORDS = ("secret", "password")
+_SECRET_SUFFIXES = ("_key", "_keys")
 
 
 async def require_operator(request: Request, state: StateDep) -> None:
@@ -113,7 +114,7 @@ def redacted_settings(settings: Settings) -> dict[str, Any]:
     """Every setting; secrets replaced by whether they are set, passwords cut out of URLs."""
     out: dict[str, Any] = {}
     for name, value in settings.model_dump().items():
-        if any(word in name for word in _SECRET_WORDS):
+        if any(word in name for word in _SECRET_WORDS) or name.endswith(_SECRET_SUFFIXES):
             out[name] = "[set]" if value else "[empty]"
         elif isinstance(value, str):
             out[name] = redact(value)

@@ -107,7 +107,8 @@ async def test_debug_pages_show_metrics_and_config_with_secrets_redacted(traced_
     assert page.status_code == 200
     assert "do-not-print" not in page.text
     config = page.json()
-    assert config["settings"]["secret_key"] == "[set]"
+    assert config["settings"]["secret_key"] == "[set]" and config["settings"]["token_keys"] == "[set]"
+    assert config["settings"]["calendar_allow_private_servers"] is False  # not a secret: shown as is
     assert config["settings"]["smtp_url"] == "smtp://mailer:[redacted]@mail.example:587"
     assert config["build"]["huddle"] and "prometheus-text" in config["build"]["exporters"]
     # The database URL keeps its host but never its password.
