@@ -38,7 +38,9 @@ async def require_operator(request: Request, state: StateDep) -> None:
         raise XrpcError(403, "Forbidden", "the debug pages are for the DIDs in HUDDLE_ADMIN_DIDS")
 
 
-router = APIRouter(prefix="/debug", tags=["operations"], dependencies=[Depends(require_operator)])
+router = APIRouter(
+    prefix="/debug", tags=["operations"], dependencies=[Depends(require_operator)], include_in_schema=False
+)
 
 
 def _telemetry(settings: Settings) -> Telemetry:
