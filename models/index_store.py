@@ -187,7 +187,8 @@ def apply_events(
     """Apply firehose events in stream order, in one transaction; `also(session)` joins it (the cursor)."""
     out = WriteOutcome()
     with serialized_write(engine) as session:
-        revs = _lock_revs(session, _repos_to_track(events), out)
+        lock, create = _repos_to_lock(events)
+        revs = _lock_revs(session, lock, out, create=create)
         moved: dict[str, str] = {}
         follows = _FollowWrites()
         for event in events:
@@ -215,26 +216,32 @@ def apply_events(
     return out
 
 
-def _repos_to_track(events: Sequence[Event]) -> list[str]:
-    dids = set()
+def _repos_to_lock(events: Sequence[Event]) -> tuple[list[str], set[str]]:
+    """The repos whose rows this batch locks (any commit that writes, and every known repo's commit:
+    the rows a snapshot writer locks too), and those among them to create (known repos, hosts)."""
+    lock: set[str] = set()
+    create: set[str] = set()
     for event in events:
-        if isinstance(event, Commit) and (
-            event.tracked or any(isinstance(c, OfferPut | OfferDelete) for c in event.changes)
-        ):
-            dids.add(event.did)
-    return sorted(dids)  # one lock order for every writer: no deadlocks on Postgres
+        if isinstance(event, Commit):
+            if event.tracked or any(isinstance(c, OfferPut | OfferDelete) for c in event.changes):
+                create.add(event.did)
+            if event.changes:
+                lock.add(event.did)
+    return sorted(lock | create), create  # one lock order for every writer: no deadlocks on Postgres
 
 
-def _lock_revs(session: Session, dids: list[str], out: WriteOutcome) -> dict[str, str | None]:
-    """did → stored rev for the repos' rows, created if missing (a new repo gets read in full), locked
-    until commit (Postgres; on SQLite the whole write is serialized)."""
+def _lock_revs(
+    session: Session, dids: list[str], out: WriteOutcome, *, create: set[str] | None = None
+) -> dict[str, str | None]:
+    """did → stored rev of the repos' rows, locked until commit (Postgres; on SQLite the whole write is
+    serialized). Missing rows of `create` (default: all) are created, and such a new repo read in full."""
     if not dids:
         return {}
     revs: dict[str, str | None] = {}
     for i in range(0, len(dids), _DELETE_CHUNK):
         chunk = dids[i : i + _DELETE_CHUNK]
         existing = set(session.exec(select(IndexedRepo.did).where(col(IndexedRepo.did).in_(chunk))))
-        missing = [did for did in chunk if did not in existing]
+        missing = [did for did in chunk if did not in existing and (create is None or did in create)]
         if missing:
             _insert_ignore(session, IndexedRepo, [_new_repo_row(did) for did in missing])
             for did in missing:
@@ -556,26 +563,23 @@ def known_dids(engine: Engine) -> set[str]:
 def repos_to_fetch(engine: Engine, dids: Iterable[str], retry_after: timedelta) -> list[str]:
     """Of `dids`, those never read in full: no row yet, a row the firehose created and nobody fetched,
     or a failed fetch; rows touched less than `retry_after` ago wait (someone may be on them)."""
-    wanted = set(dids)
-    if not wanted:
-        return []
-    with Session(engine) as session:
-        rows = session.exec(
-            select(IndexedRepo.did, IndexedRepo.status, IndexedRepo.created_at, IndexedRepo.updated_at).where(
-                col(IndexedRepo.fetched_at).is_(None), IndexedRepo.status != REPO_GONE
-            )
-        )
-        pending = {did: (status, created, updated) for did, status, created, updated in rows}
-        done = set(session.exec(select(IndexedRepo.did)))
+    wanted = sorted(set(dids))
     cutoff = utcnow() - retry_after
     out = []
-    for did in sorted(wanted):
-        if did in pending:
-            status, created, updated = pending[did]
-            if (updated if status == REPO_ERROR else created) <= cutoff:
-                out.append(did)
-        elif did not in done:
-            out.append(did)
+    with Session(engine) as session:
+        for i in range(0, len(wanted), _DELETE_CHUNK):
+            chunk = wanted[i : i + _DELETE_CHUNK]
+            rows = session.exec(select(IndexedRepo).where(col(IndexedRepo.did).in_(chunk)))
+            state = {row.did: row for row in rows}
+            for did in chunk:
+                repo = state.get(did)
+                if repo is None:
+                    out.append(did)
+                    continue
+                if repo.fetched_at is not None or repo.status == REPO_GONE:
+                    continue
+                if (repo.updated_at if repo.status == REPO_ERROR else repo.created_at) <= cutoff:
+                    out.append(did)
     return out
 
 

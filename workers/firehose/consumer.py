@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -111,6 +112,7 @@ class FirehoseConsumer:
         self.connected = asyncio.Event()
         self.stream: MessageStream | None = None
         self._local_known: set[str] = set()
+        self._checked: set[str] = set()  # known people whose repo state was looked at once
         self._pending: list[Event] = []
         self._fed_seq: int | None = None  # last seq handed to the filter
         self._committed_seq: int | None = None  # last seq whose writes committed
@@ -122,6 +124,10 @@ class FirehoseConsumer:
         self._last_flush = time.monotonic()
         self._inflight: asyncio.Task[None] | None = None
         self._fetch_queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        # Repo reads wait on other servers: their own threads, so index writes never queue behind them.
+        self._fetch_pool = ThreadPoolExecutor(
+            self.options.resync_concurrency, thread_name_prefix="repo-fetch"
+        )
         self._queued: set[str] = set()
         self._fetching = 0
 
@@ -157,6 +163,7 @@ class FirehoseConsumer:
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            self._fetch_pool.shutdown(wait=False, cancel_futures=True)
             await self._shutdown()
 
     async def _shutdown(self) -> None:
@@ -216,6 +223,7 @@ class FirehoseConsumer:
             stream.abort()
             log.exception("firehose session failed; reconnecting from seq %s", self._committed_seq)
             self.metrics.reconnect("error")
+            delivered = False  # our failure (the database?): back off as if the server had failed
         finally:
             self.connected.clear()
             self.stream = None
@@ -401,7 +409,8 @@ class FirehoseConsumer:
             self._queued.discard(did)  # a request arriving while it is fetched queues a new read
             self._fetching += 1
             try:
-                outcome = await asyncio.to_thread(refresher.refresh, did)
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(self._fetch_pool, refresher.refresh, did)
                 self._after_write(outcome)
                 log.debug("re-read %s (%s)", did, reason)
             except RepoUnavailable as exc:
@@ -435,10 +444,17 @@ class FirehoseConsumer:
             await asyncio.to_thread(cursor_store.heartbeat, self.engine, self.source, connected=True)
 
     async def _refresh_known(self, retry_after: timedelta = _RETRY_FAILED_FETCH) -> None:
+        """Reload who Huddle knows; a newcomer whose repo was never read gets read (failed reads are
+        retried by drift repair, which also covers repos in error)."""
         known = await asyncio.to_thread(index_store.known_dids, self.engine)
+        # What this process learned and the index now has, the next reload brings back anyway.
+        self._local_known -= known
+        self.filter.learned -= known
         self.filter.known = known | self._local_known | self.filter.learned
-        if self.refresher is not None:
-            missing = await asyncio.to_thread(index_store.repos_to_fetch, self.engine, known, retry_after)
+        newcomers = known - self._checked
+        self._checked |= newcomers
+        if self.refresher is not None and newcomers:
+            missing = await asyncio.to_thread(index_store.repos_to_fetch, self.engine, newcomers, retry_after)
             for did in missing:
                 self._enqueue(did, "backfill")
 
