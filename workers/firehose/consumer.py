@@ -42,6 +42,7 @@ log = logging.getLogger("huddle.firehose")
 SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
 _HEALTHY_SECONDS = 30.0
 _RETRY_FAILED_FETCH = timedelta(minutes=5)
+_KNOWN_ERRORS = frozenset({"FutureCursor", "ConsumerTooSlow"})
 
 
 def subscribe_url(source: str, cursor: int | None) -> str:
@@ -218,7 +219,8 @@ class FirehoseConsumer:
                 await self._future_cursor()
             else:
                 log.warning("%s sent an error: %s", self.source, exc)
-            self.metrics.reconnect(exc.error)
+            # A label from a fixed set: the server's error names are not ours to multiply.
+            self.metrics.reconnect(exc.error if exc.error in _KNOWN_ERRORS else "error_frame")
         except Exception:
             stream.abort()
             log.exception("firehose session failed; reconnecting from seq %s", self._committed_seq)
