@@ -1,7 +1,7 @@
 """Book a meeting through Huddle's XRPC API with nothing but the `atproto` package and httpx.
 
     python examples/xrpc_client.py --pds http://localhost:2583 --huddle http://127.0.0.1:8000 \
-        --handle guest.test --password ... --host host.test [--duration 30]
+        --handle guest.test --password=... --host host.test [--duration 30]
 
 Logs in to the guest's PDS, asks it for service-auth tokens addressed to Huddle, lists the host's
 offers, asks for a meeting, finalizes it and reads the booking back. Prints one JSON line per step.

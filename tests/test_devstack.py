@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.server import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _descendants(pid: int) -> set[int]:
@@ -49,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_huddle_dev_starts_ready_and_stops_clean(tmp_path: Path) -> None:
-    api_port, temporal_port, ui_port = _free_port(), _free_port(), _free_port()
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "HUDDLE_DEV_MODE": "true",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,21 +26,16 @@ from models.migrate import migrate
 from models.settings import Settings
 from models.tables import Booking, OfferIndex, User
 from models.types import utcnow
+from tests.api.server import free_port
 from tests.bookings.helpers import offer_record
 from tests.peers.pds_peer import PdsPeer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Server:
     """The API in its own process (as in production), so the load generator does not share its GIL."""
 
     def __init__(self, mode: str, env: dict[str, str]) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.api.server", str(self.port), mode], env={**os.environ, **env}
         )

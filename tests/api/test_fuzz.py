@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,8 +12,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 
-from models.settings import REPO_ROOT
 from tests.api.conftest import Api
+from tests.api.server import api_process
 
 pytestmark = [pytest.mark.parametrize("database_url", ["sqlite"], indirect=True), pytest.mark.slow]
 EXAMPLES_PER_OPERATION = 40
@@ -29,12 +25,6 @@ AUTHED = (
     "com.huddle.getBooking",
     "com.huddle.listBookings",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _fuzz(
@@ -77,32 +67,9 @@ def _fuzz(
 def test_no_operation_answers_5xx(database_url: str, api: Api, tmp_path: Path) -> None:
     api.host(durations=[30, 60])  # so that matching a real host is among what can happen
     guest = api.pds.create_account("fuzz")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HUDDLE_DEV_MODE": "true",
-        "HUDDLE_DATABASE_URL": api.settings.database_url,
-        "HUDDLE_TEMPORAL_ADDRESS": api.settings.temporal_address,
-        "HUDDLE_TASK_QUEUE_PREFIX": api.settings.task_queue_prefix,
-        "HUDDLE_PLC_URL": api.settings.plc_url,
-        "HUDDLE_HANDLE_RESOLVER_URLS": api.settings.handle_resolver_urls,
-        "HUDDLE_API_PORT": str(port),
-        # Tokens are reused across generated cases; a real caller would fetch one per call.
-        "HUDDLE_SERVICE_AUTH_REPLAY_CHECK": "false",
-        "HUDDLE_RATE_LIMIT_ENABLED": "false",
-    }
-    log = (tmp_path / "api.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "api"], env=env, cwd=REPO_ROOT, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    # Tokens are reused across generated cases (a real caller would fetch one per call).
+    replay_off = {"HUDDLE_SERVICE_AUTH_REPLAY_CHECK": "false", "HUDDLE_RATE_LIMIT_ENABLED": "false"}
+    with api_process(api.settings, tmp_path / "api.log", **replay_off) as base:
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
         expires = int(time.time()) + 3600
         tokens = {
@@ -120,7 +87,3 @@ def test_no_operation_answers_5xx(database_url: str, api: Api, tmp_path: Path) -
         assert failures == [], failures[:10]
         # The tokens were good: generated input got past auth into validation (400s, not only 401s).
         assert seen[400] > 50 and seen[401] < sum(seen.values()) // 2, seen
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
