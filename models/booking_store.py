@@ -149,17 +149,12 @@ def place_hold(
             )
             # The audit entry commits with the hold, so a crash can never leave one without the other.
             session.execute(
-                _insert_ignore(
+                _audit_insert(
                     engine,
-                    AuditEntry,
-                    {
-                        "booking_id": booking_id,
-                        "action": "held",
-                        "detail": {"state": "held", "version": version},
-                        "dedupe_key": f"{booking_id}:{version}",
-                        "created_at": utcnow(),
-                    },
-                    ["dedupe_key"],
+                    booking_id,
+                    "held",
+                    {"state": "held", "version": version},
+                    f"{booking_id}:{version}",
                 )
             )
     except IntegrityError as exc:
@@ -226,22 +221,22 @@ def enqueue(engine: Engine, messages: Iterable[dict[str, Any]]) -> int:
     return added
 
 
+def _audit_insert(
+    engine: Engine, booking_id: str | None, action: str, detail: dict[str, Any], key: str
+) -> Any:
+    values = {
+        "booking_id": booking_id,
+        "action": action,
+        "detail": detail,
+        "dedupe_key": key,
+        "created_at": utcnow(),
+    }
+    return _insert_ignore(engine, AuditEntry, values, ["dedupe_key"])
+
+
 def audit(engine: Engine, *, booking_id: str | None, action: str, detail: dict[str, Any], key: str) -> None:
     with session_scope(engine) as session:
-        session.execute(
-            _insert_ignore(
-                engine,
-                AuditEntry,
-                {
-                    "booking_id": booking_id,
-                    "action": action,
-                    "detail": detail,
-                    "dedupe_key": key,
-                    "created_at": utcnow(),
-                },
-                ["dedupe_key"],
-            )
-        )
+        session.execute(_audit_insert(engine, booking_id, action, detail, key))
 
 
 def to_view(booking: Booking) -> BookingView:

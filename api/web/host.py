@@ -160,6 +160,13 @@ async def create_offer(request: Request, web: WebDep, user: UserDep, form: Check
     if isinstance(answer, Response):
         return answer
     rkey = str(answer["uri"]).rsplit("/", 1)[-1]
+    return await _indexed(request, web, user, rkey, answer, record)
+
+
+async def _indexed(
+    request: Request, web: Any, user: Any, rkey: str, answer: dict[str, Any], record: dict[str, Any]
+) -> Response:
+    """Index what the PDS accepted at once (the firehose echo only confirms it); back to the dashboard."""
     await run_in_threadpool(
         index_written_offer,
         web.engine,
@@ -198,17 +205,7 @@ async def update_offer(
     answer = await _write(request, web, user, "com.atproto.repo.putRecord", body, values, rkey=rkey)
     if isinstance(answer, Response):
         return answer
-    await run_in_threadpool(
-        index_written_offer,
-        web.engine,
-        did=user.did,
-        rkey=rkey,
-        cid=answer["cid"],
-        rev=(answer.get("commit") or {}).get("rev"),
-        record=record,
-        handle=user.handle,
-    )
-    return redirect(request, "/host?notice=saved")
+    return await _indexed(request, web, user, rkey, answer, record)
 
 
 @router.post("/offers/{rkey}/delete")
