@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import Engine
 
+from clients.calltrace import TracedTransport
 from clients.identity.did import MAX_DOCUMENT_BYTES, parse_did_document
 from clients.identity.errors import IdentityError
 from clients.identity.syntax import check_did, is_loopback_host, web_host
@@ -77,7 +78,10 @@ class RepoReader:
         self._endpoints: dict[str, tuple[str, float]] = {}
         self._owns_http = http is None
         self._http = http or httpx.Client(
-            timeout=timeout, follow_redirects=False, headers={"user-agent": "huddle-appview"}
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"user-agent": "huddle-appview"},
+            transport=TracedTransport("pds"),
         )
 
     def close(self) -> None:

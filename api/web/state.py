@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import Engine
 
 from api.state import AppState
+from clients.calltrace import AsyncTracedTransport
 from clients.identity import IdentityResolver
 from clients.oauth import Discovery, OAuthClient, OAuthNotConfigured, SessionStore, client_config
 from clients.secrets import KeyRing
@@ -57,7 +58,11 @@ async def web_lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=httpx.Timeout(10.0),
         follow_redirects=False,
         headers={"user-agent": "huddle-appview"},
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        # OAuth with the PDS's authorization server and XRPC calls to the PDS, traced and counted.
+        transport=AsyncTracedTransport(
+            "pds",
+            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=50, max_keepalive_connections=20)),
+        ),
     )
     oauth: OAuthClient | None = None
     problem = None

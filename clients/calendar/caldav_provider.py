@@ -27,6 +27,7 @@ from clients.calendar.errors import (
     from_status,
 )
 from clients.calendar.providers import BusyRead, CalendarInfo, EventSpec
+from clients.calltrace import trace_session
 from kernel.calendar.intervals import Interval
 
 PRODID = "-//Huddle//Huddle booking//EN"
@@ -54,6 +55,7 @@ class CaldavCalendar:
             rate_limit_handle=False,
             enable_rfc6764=False,
         )
+        trace_session(self._client.session, "caldav")
 
     def close(self) -> None:
         self._client.close()

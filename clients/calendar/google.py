@@ -23,7 +23,9 @@ from google.oauth2.credentials import Credentials
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import HttpRequest
 
+from clients import calltrace
 from clients.calendar.errors import (
     ProviderAuthError,
     ProviderError,
@@ -61,6 +63,14 @@ _RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExcee
 _TRANSIENT_CALENDAR_ERRORS = {"internalError", "backendError"}
 
 
+class _NamedRequest(HttpRequest):  # type: ignore[misc]
+    """Names each call's span after the API method (`calendar.events.insert`), not just its verb."""
+
+    def execute(self, http: Any = None, num_retries: int = 0) -> Any:
+        with calltrace.operation(self.methodId):
+            return super().execute(http=http, num_retries=num_retries)
+
+
 def event_id_for(key: str) -> str:
     """A valid client-chosen event id (base32hex: a–v and 0–9, 5–1024 chars) derived from our key."""
     raw = hashlib.sha256(key.encode()).digest()[:20]
@@ -86,7 +96,13 @@ class GoogleCalendar:
         )
         options = {"api_endpoint": api_endpoint} if api_endpoint else None
         self._service = build(
-            "calendar", "v3", static_discovery=True, http=http, client_options=options, cache_discovery=False
+            "calendar",
+            "v3",
+            static_discovery=True,
+            http=calltrace.TracedHttp("google", http),
+            client_options=options,
+            cache_discovery=False,
+            requestBuilder=_NamedRequest,
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -318,6 +334,7 @@ class GoogleOAuth:
             code_challenge_method="S256",
             default_timeout=self._timeout,
         )
+        calltrace.trace_session(client, "google", "oauth")
         client.register_compliance_hook("access_token_response", _token_status)
         client.register_compliance_hook("refresh_token_response", _token_status)
         return client

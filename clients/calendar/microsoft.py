@@ -35,6 +35,7 @@ from clients.calendar.providers import (
     time_chunks,
     tls_verify,
 )
+from clients.calltrace import TracedTransport, trace_session
 from kernel.calendar.intervals import Interval
 
 SCOPES = ["Calendars.ReadWrite", "User.Read"]
@@ -67,7 +68,10 @@ class MicrosoftCalendar:
         self._mailbox = mailbox
         self._kind = account_kind
         self._default_calendar_id = default_calendar_id
-        self._http = httpx.Client(timeout=timeout, verify=tls_verify(verify))
+        self._http = httpx.Client(
+            timeout=timeout,
+            transport=TracedTransport("microsoft", httpx.HTTPTransport(verify=tls_verify(verify))),
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -313,6 +317,7 @@ class _Session(requests.Session):
         super().__init__()
         self._verify = verify
         self._timeout = timeout
+        trace_session(self, "microsoft", "oauth")
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self._timeout)

@@ -9,6 +9,7 @@ from typing import Self
 
 import httpx
 
+from clients.calltrace import AsyncTracedTransport
 from clients.identity.did import DidDocument, DidResolver
 from clients.identity.errors import HandleNotFound, InvalidIdentifier
 from clients.identity.handle import HandleResolver
@@ -40,7 +41,12 @@ class IdentityResolver:
             timeout=timeout,
             follow_redirects=False,
             headers={"user-agent": "huddle-appview"},
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            transport=AsyncTracedTransport(
+                "identity",
+                httpx.AsyncHTTPTransport(
+                    limits=httpx.Limits(max_connections=50, max_keepalive_connections=20)
+                ),
+            ),
         )
         self.dids = DidResolver(
             self.http,

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from clients.calltrace import provider_call
 from clients.mail.transport import (
     DeliveryUnconfirmed,
     Envelope,
@@ -103,6 +104,13 @@ class SmtpSession:
         self._conn: smtplib.SMTP | None = None
 
     def send(self, envelope: Envelope, commit: Callable[[], bool]) -> bool:
+        # One traced, counted call per message: status is the relay's reply code, or what failed.
+        with provider_call("smtp", "send", server=(self._config.host, self._config.port)) as call:
+            sent = self._send(envelope, commit)
+            call.answered(250 if sent else "withdrawn")
+            return sent
+
+    def _send(self, envelope: Envelope, commit: Callable[[], bool]) -> bool:
         conn = self._connection()
         try:
             return self._transact(conn, envelope, commit)
@@ -230,9 +238,13 @@ def _close(conn: smtplib.SMTP | None) -> None:
 
 def _refusal(stage: str, code: int, reply: bytes, *, session: bool = False) -> MailError:
     message = f"{stage}: {code} {_text(reply)}"
+    error: MailError
     if 500 <= code < 600 and not session:
-        return PermanentMailError(message)
-    return TransientMailError(message, connection=session)
+        error = PermanentMailError(message)
+    else:
+        error = TransientMailError(message, connection=session)
+    error.smtp_code = code
+    return error
 
 
 def _text(reply: bytes | str) -> str:

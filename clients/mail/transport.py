@@ -19,6 +19,8 @@ from typing import Protocol
 class MailError(Exception):
     """A delivery attempt that did not end with the message accepted."""
 
+    smtp_code: int | None = None  # the relay's reply code, when a reply refused it
+
 
 class TransientMailError(MailError):
     """Try again later: the relay is down or busy (4xx), or its configuration is wrong.
