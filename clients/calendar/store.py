@@ -10,11 +10,14 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from clients.secrets import KeyRing
+from kernel.calendar.zones import is_iana_zone
+from kernel.lexicon import format_datetime
 from models import booking_store
 from models.calendar_tables import CalendarConnectorDetail
 from models.db import session_scope
 from models.tables import CalendarConnector, User
 from models.types import utcnow
+from workers.logs import redact
 
 OK, NEEDS_REAUTH, ERROR = "ok", "needs_reauth", "error"
 
@@ -80,6 +83,12 @@ class ConnectorStore:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _tell_owner(self, connector_id: int, reason: str, when: datetime) -> None:
+        """Queue the owner's "reconnect your calendar" mail; the outbox sweep sends it on its next run.
+
+        Not sent from here: this runs inside busy reads and event writes, which must not wait on a
+        mail relay, and the sweep (every `outbox_retry_interval_seconds`) sends rows of no booking
+        at once, retries them and records failures.
+        """
         connector = self.get(connector_id)
         if connector is None:
             return
@@ -87,6 +96,7 @@ class ConnectorStore:
             owner = session.get(User, connector.owner_did)
         if owner is None or not owner.email:
             return
+        zone = owner.timezone if is_iana_zone(owner.timezone) else "UTC"
         booking_store.enqueue(
             self.engine,
             [
@@ -99,8 +109,12 @@ class ConnectorStore:
                         "connectorId": connector_id,
                         "provider": connector.provider,
                         "account": connector.account,
-                        "reason": reason,
+                        # Provider error text: redacted, in case a provider ever echoes a credential.
+                        "reason": redact(reason)[:500],
                         "role": "host",
+                        "ownerName": owner.handle or owner.did,
+                        "recipientTimezone": zone,
+                        "at": format_datetime(when),
                     },
                     "state": "pending",
                     "attempts": 0,

@@ -22,7 +22,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from clients.mail.invitation import invitation_ics
-from clients.mail.render import Links, render
+from clients.mail.notices import render_notice
+from clients.mail.render import Links, Rendered, render
 from clients.mail.transport import Envelope
 from models.settings import Settings
 from models.tables import OutboxMessage
@@ -60,22 +61,25 @@ def thread_id(booking_id: str, domain: str) -> str:
     return f"<booking.{_NOT_ATEXT.sub('_', booking_id)}@{domain}>"
 
 
+def connector_thread_id(connector_id: int, domain: str) -> str:
+    """Like `thread_id`, for the messages about one calendar connector."""
+    return f"<connector.{connector_id}@{domain}>"
+
+
 def compose(row: OutboxMessage, identity: MailIdentity) -> Envelope:
     payload = row.payload
+    if row.booking_id is None:
+        # About an account, not a booking: no booking links, no invitation.
+        rendered = render_notice(row.kind, payload, identity.public_url)
+        connector = payload["connectorId"]
+        thread = connector_thread_id(connector, identity.domain)
+        msg = _message(row, identity, rendered, thread, {"X-Huddle-Connector": str(connector)})
+        return _envelope(row, identity, msg)
+
     links = Links.for_booking(identity.public_url, payload["bookingId"])
     rendered = render(payload, links, identity.public_url)
-    msg = EmailMessage()
-    msg["From"] = identity.sender
-    msg["To"] = Address(addr_spec=row.recipient)
-    msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime(row.created_at)
-    msg["Message-ID"] = message_id(row.dedupe_key, identity.domain)
-    msg["References"] = thread_id(payload["bookingId"], identity.domain)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to Huddle
-    msg["X-Huddle-Kind"] = row.kind
-    msg["X-Huddle-Booking"] = payload["bookingId"]
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
+    thread = thread_id(payload["bookingId"], identity.domain)
+    msg = _message(row, identity, rendered, thread, {"X-Huddle-Booking": payload["bookingId"]})
 
     method = payload.get("ics")
     calendar = None
@@ -102,7 +106,30 @@ def compose(row: OutboxMessage, identity: MailIdentity) -> Envelope:
             subtype="ics",
             filename="invite.ics" if method == "REQUEST" else "cancel.ics",
         )
+    return _envelope(row, identity, msg)
 
+
+def _message(
+    row: OutboxMessage, identity: MailIdentity, rendered: Rendered, thread: str, about: dict[str, str]
+) -> EmailMessage:
+    """The headers every Huddle message has (`about`: what it is about), and its text and HTML."""
+    msg = EmailMessage()
+    msg["From"] = identity.sender
+    msg["To"] = Address(addr_spec=row.recipient)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(row.created_at)
+    msg["Message-ID"] = message_id(row.dedupe_key, identity.domain)
+    msg["References"] = thread
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to Huddle
+    msg["X-Huddle-Kind"] = row.kind
+    for name, value in about.items():
+        msg[name] = value
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+def _envelope(row: OutboxMessage, identity: MailIdentity, msg: EmailMessage) -> Envelope:
     # Headers unfolded up to RFC 5322's hard limit: Python folds a long Subject right after its colon.
     wire_policy = (policy.SMTP if row.recipient.isascii() else policy.SMTPUTF8).clone(max_line_length=998)
     return Envelope(

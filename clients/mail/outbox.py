@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case, update
+from sqlalchemy import Engine, case, or_, update
 from sqlmodel import Session, col, select
 
 from clients.mail.message import MailIdentity, compose, message_id
@@ -35,7 +35,7 @@ from kernel.lexicon import parse_datetime
 from models import booking_store
 from models.db import session_scope
 from models.settings import Settings
-from models.tables import Booking, OutboxMessage
+from models.tables import Booking, CalendarConnector, OutboxMessage
 from models.types import utcnow
 
 log = logging.getLogger("huddle.mail")
@@ -75,12 +75,19 @@ class OutboxStore:
             )
             return list(session.exec(query.order_by(col(OutboxMessage.id))))
 
-    def due_rows(self, written_before: datetime, limit: int) -> list[OutboxMessage]:
-        """Pending rows older than `written_before` (the booking's own send should have done them)."""
+    def due_rows(
+        self, written_before: datetime, limit: int, *, unowned_now: bool = False
+    ) -> list[OutboxMessage]:
+        """Pending rows older than `written_before` (the booking's own send should have done them).
+
+        With `unowned_now`, also every pending row of no booking (a connector's notice): no workflow
+        sends those, the sweep is their only sender, so waiting for them would only delay the mail.
+        """
+        due = col(OutboxMessage.created_at) < written_before
+        if unowned_now:
+            due = or_(due, col(OutboxMessage.booking_id).is_(None))
         with Session(self._engine) as session:
-            query = select(OutboxMessage).where(
-                OutboxMessage.state == PENDING, col(OutboxMessage.created_at) < written_before
-            )
+            query = select(OutboxMessage).where(OutboxMessage.state == PENDING, due)
             return list(session.exec(query.order_by(col(OutboxMessage.id)).limit(limit)))
 
     def stale_sending(self, handed_over_before: datetime, limit: int) -> list[OutboxMessage]:
@@ -96,6 +103,13 @@ class OutboxStore:
         with Session(self._engine) as session:
             booking = session.get(Booking, booking_id)
             return booking.state if booking else None
+
+    def connector_state(self, connector_id: object) -> str | None:
+        if not isinstance(connector_id, int):
+            return None
+        with Session(self._engine) as session:
+            connector = session.get(CalendarConnector, connector_id)
+            return connector.state if connector else None
 
     def claim(self, row_id: int, now: datetime) -> bool:
         """The commit point: the row is being handed over by us, and nobody else."""
@@ -158,7 +172,8 @@ class OutboxSender:
         return self.deliver(self.store.rows_for_step(booking_id, step))
 
     def send_due(self, *, retry_after: timedelta, give_up_after: timedelta, limit: int) -> DeliveryReport:
-        """The retry sweep: settle stale hand-overs, give up on very old rows, send the rest that waited."""
+        """The retry sweep: settle stale hand-overs, give up on very old rows, send the rest that waited
+        (and every connector notice at once)."""
         now = self._clock()
         report = self.deliver(self.store.stale_sending(now - self.stale_after, limit))
         for row in self.store.due_rows(now - give_up_after, limit):
@@ -167,7 +182,7 @@ class OutboxSender:
             if self.store.fail(row.id, why[:2000]):
                 self._audit(row, "notification_failed", why)
                 report.failed += 1
-        report.add(self.deliver(self.store.due_rows(now - retry_after, limit)))
+        report.add(self.deliver(self.store.due_rows(now - retry_after, limit, unowned_now=True)))
         return report
 
     def deliver(self, rows: Sequence[OutboxMessage]) -> DeliveryReport:
@@ -183,7 +198,9 @@ class OutboxSender:
                     continue
                 if row.state != PENDING:
                     continue
-                stale = self._out_of_date(row, now)
+                stale = (
+                    self._notice_out_of_date(row) if row.booking_id is None else self._out_of_date(row, now)
+                )
                 if stale is not None:
                     if self.store.skip(row.id, stale):
                         self._audit(row, "notification_skipped", stale)
@@ -271,6 +288,17 @@ class OutboxSender:
             return "not sent: the hold expired before the message could go out"
         if row.kind == "reminder" and _passed(payload.get("start"), now):
             return "not sent: the meeting had started before the reminder could go out"
+        return None
+
+    def _notice_out_of_date(self, row: OutboxMessage) -> str | None:
+        """A "reconnect your calendar" that would arrive after the owner reconnected (or removed) it."""
+        if row.kind != "calendar_needs_reauth":
+            return None
+        state = self.store.connector_state(row.payload.get("connectorId"))
+        if state is None:
+            return "not sent: the calendar was disconnected"
+        if state != "needs_reauth":
+            return "not sent: the calendar was reconnected"
         return None
 
     def _audit(self, row: OutboxMessage, action: str, why: str) -> None:

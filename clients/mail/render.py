@@ -2,6 +2,7 @@
 
 Times are shown in the recipient's own zone, always with the zone named; a guest whose zone differs
 from the host's also sees the host's local time. Templates live in `templates/<kind>.txt|.html`.
+Messages about an account rather than a booking are in clients/mail/notices.py.
 """
 
 from __future__ import annotations
@@ -69,9 +70,13 @@ def render(payload: dict[str, Any], links: Links, public_url: str) -> Rendered:
     kind = payload["step"]
     if kind not in KINDS:
         raise ValueError(f"no templates for notification kind {kind!r}")
-    context = template_context(payload, links, public_url)
+    return render_kind(kind, SUBJECTS[kind], template_context(payload, links, public_url))
+
+
+def render_kind(kind: str, subject_template: str, context: dict[str, Any]) -> Rendered:
+    """`templates/<kind>.txt|.html` and the subject, rendered with `context`."""
     env = _env()
-    subject = env.from_string(SUBJECTS[kind]).render(context)
+    subject = env.from_string(subject_template).render(context)
     return Rendered(
         subject=" ".join(subject.split()),
         text=env.get_template(f"{kind}.txt").render(context),
