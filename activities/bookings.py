@@ -13,17 +13,27 @@ from temporalio.exceptions import ApplicationError
 
 from clients.calendar.ports import BusySource, CalendarUnavailable
 from clients.graph import FollowGraph
-from kernel.booking.messages import BookingRequest, HoldResult, MatchHoldInput, Screening, Transition
+from kernel.booking.messages import (
+    BookingRequest,
+    HoldResult,
+    MatchHoldInput,
+    RecheckInput,
+    RecheckResult,
+    Screening,
+    Transition,
+)
 from kernel.calendar.intervals import Interval
 from kernel.lexicon import LexiconValidationError, Preferences, SlotOffer
 from kernel.matching import (
     BookedBlock,
     FollowFact,
     MatchRequest,
+    MatchResult,
     evaluate_policy,
     pick_slot,
     required_follow_facts,
 )
+from kernel.matching.recheck import HeldSlot, slot_conflict
 from models import booking_store as store
 from models.tables import Booking, OfferIndex, User
 from models.types import utcnow
@@ -96,38 +106,8 @@ class BookingActivities:
             return HoldResult(placed=False, reason="offer_gone", explanation="the offer no longer exists")
         now = request.requested_at
         horizon_end = now + timedelta(days=offer.horizon_days + 1)
-        try:
-            host_busy = self._busy.busy(request.host_did, now, horizon_end)
-            guest_busy = self._busy.busy(request.guest_did, now, horizon_end)
-        except CalendarUnavailable as exc:
-            raise ApplicationError(str(exc), type="CalendarUnavailable", non_retryable=True) from exc
-
-        preferences = Preferences.from_json(request.preferences) if request.preferences else None
-        lost: list[Interval] = []
-        last = None
-
-        def choose(bookings: list[Booking]) -> store.Placement | None:
-            nonlocal last
-            last = pick_slot(
-                MatchRequest(
-                    offer=offer,
-                    offer_uri=request.offer_uri,
-                    duration_minutes=request.duration_minutes,
-                    now=now,
-                    host_busy=tuple(host_busy),
-                    host_bookings=tuple(_blocks(bookings)),
-                    guest_busy=tuple(guest_busy) if guest_busy else None,
-                    earliest=request.earliest,
-                    latest=request.latest,
-                    preferences=preferences,
-                    excluded=tuple(lost),
-                )
-            )
-            slot = last.slot
-            if slot is None:
-                return None
-            return store.Placement(slot.start, slot.end, slot.block_start, slot.block_end, last.explanation)
-
+        host_busy, guest_busy = self._read_busy(request, now, horizon_end)
+        chooser = _Chooser(request, offer, now, host_busy, guest_busy)
         for _attempt in range(max(1, request.max_match_attempts)):
             try:
                 placement = store.place_hold(
@@ -136,29 +116,108 @@ class BookingActivities:
                     host_did=request.host_did,
                     search_start=now,
                     search_end=horizon_end,
-                    choose=choose,
+                    choose=chooser.choose,
                     version=params.version,
                     buffers=(offer.buffer_before_minutes, offer.buffer_after_minutes),
                     hold_expires_at=lambda: self._clock() + timedelta(seconds=params.hold_seconds),
                 )
             except store.LostRace as race:
-                lost.append(Interval(race.placement.start, race.placement.end))
+                chooser.lost.append(Interval(race.placement.start, race.placement.end))
                 continue
             if placement is None:
-                assert last is not None
+                reason, explanation = chooser.why_none()
                 return HoldResult(
-                    placed=False, reason=last.reason, explanation=last.explanation, lost_races=len(lost)
+                    placed=False, reason=reason, explanation=explanation, lost_races=len(chooser.lost)
                 )
             with Session(self._engine) as session:
                 held = store.held_placement(session, request.booking_id)
             assert held is not None
-            return replace(_hold_result(held), lost_races=len(lost))
+            return replace(_hold_result(held), lost_races=len(chooser.lost))
         return HoldResult(
             placed=False,
             reason="contention",
-            explanation=f"every slot we picked was taken by someone else first ({len(lost)} tries)",
-            lost_races=len(lost),
+            explanation=_contention(len(chooser.lost)),
+            lost_races=len(chooser.lost),
         )
+
+    @activity.defn(name="recheck_hold")
+    def recheck_hold(self, params: RecheckInput) -> RecheckResult:
+        """A calendar of the host or guest changed: keep the held slot if it is still free, else move
+        the hold to the best slot now free, else say it is lost. Reads calendars fresh (the webhook
+        that caused this invalidated the busy cache)."""
+        request = params.request
+        with Session(self._engine) as session:
+            row = session.get(Booking, request.booking_id)
+        if row is None or row.state != "held" or not (row.start_at and row.end_at):
+            return RecheckResult(outcome="kept", reason="the booking is not held")
+        if row.version >= params.version:  # moved by an earlier attempt whose reply was lost
+            return _moved(row)
+        assert row.block_start is not None and row.block_end is not None
+        offer = self._load_offer(request.offer_uri)
+        if offer is None:  # the offer is gone: the hold stays until it is confirmed or expires
+            return RecheckResult(outcome="kept", reason="the offer no longer exists")
+        now = self._clock()
+        horizon_end = request.requested_at + timedelta(days=offer.horizon_days + 1)
+        try:
+            host_busy, guest_busy = self._read_busy(request, now, horizon_end)
+        except ApplicationError as exc:
+            # Not knowing is no reason to take the guest's slot away; the hold still expires.
+            return RecheckResult(outcome="kept", reason=f"calendars could not be read: {exc.message}")
+        held = HeldSlot(row.start_at, row.end_at, row.block_start, row.block_end)
+        conflict = slot_conflict(held, host_busy, guest_busy)
+        if conflict is None:
+            return RecheckResult(outcome="kept")
+
+        chooser = _Chooser(request, offer, now, host_busy, guest_busy)
+
+        def new_expiry(current: datetime | None) -> datetime:
+            # The guest gets at least a full hold period to look at the new time.
+            fresh = self._clock() + timedelta(seconds=params.hold_seconds)
+            return max(current, fresh) if current is not None else fresh
+
+        for _attempt in range(max(1, request.max_match_attempts)):
+            try:
+                placement = store.move_hold(
+                    self._engine,
+                    booking_id=request.booking_id,
+                    host_did=request.host_did,
+                    search_start=now,
+                    search_end=horizon_end,
+                    choose=chooser.choose,
+                    version=params.version,
+                    hold_expires_at=new_expiry,
+                    awaiting=list(params.awaiting),
+                )
+            except store.LostRace as race:
+                chooser.lost.append(Interval(race.placement.start, race.placement.end))
+                continue
+            except LookupError:  # confirmed, cancelled or expired meanwhile: nothing to move
+                return RecheckResult(outcome="kept", reason="the booking is no longer held")
+            if placement is None:
+                _reason, explanation = chooser.why_none()
+                return RecheckResult(
+                    outcome="lost",
+                    reason=f"{conflict}, and no other slot is free",
+                    explanation=explanation,
+                )
+            with Session(self._engine) as session:
+                moved = session.get(Booking, request.booking_id)
+            assert moved is not None
+            return _moved(moved, because=conflict)
+        return RecheckResult(
+            outcome="lost",
+            reason=f"{conflict}, and {_contention(len(chooser.lost))}",
+        )
+
+    def _read_busy(
+        self, request: BookingRequest, start: datetime, end: datetime
+    ) -> tuple[list[Interval], list[Interval]]:
+        try:
+            host_busy = self._busy.busy(request.host_did, start, end)
+            guest_busy = self._busy.busy(request.guest_did, start, end)
+        except CalendarUnavailable as exc:
+            raise ApplicationError(str(exc), type="CalendarUnavailable", non_retryable=True) from exc
+        return list(host_busy), list(guest_busy)
 
     @activity.defn(name="record_transition")
     def record_transition(self, transition: Transition) -> None:
@@ -177,6 +236,66 @@ class BookingActivities:
             return SlotOffer.from_record(record)
         except LexiconValidationError:
             return None
+
+
+class _Chooser:
+    """Runs the matching engine inside the hold transaction, against the host's bookings as they
+    are at that moment; `lost` collects slots the database refused, so the next run avoids them."""
+
+    def __init__(
+        self,
+        request: BookingRequest,
+        offer: SlotOffer,
+        now: datetime,
+        host_busy: list[Interval],
+        guest_busy: list[Interval],
+    ) -> None:
+        self._request, self._offer, self._now = request, offer, now
+        self._host_busy, self._guest_busy = tuple(host_busy), tuple(guest_busy) if guest_busy else None
+        self._preferences = Preferences.from_json(request.preferences) if request.preferences else None
+        self.lost: list[Interval] = []
+        self.last: MatchResult | None = None
+
+    def choose(self, bookings: list[Booking]) -> store.Placement | None:
+        r = self._request
+        self.last = pick_slot(
+            MatchRequest(
+                offer=self._offer,
+                offer_uri=r.offer_uri,
+                duration_minutes=r.duration_minutes,
+                now=self._now,
+                host_busy=self._host_busy,
+                host_bookings=tuple(_blocks(bookings)),
+                guest_busy=self._guest_busy,
+                earliest=r.earliest,
+                latest=r.latest,
+                preferences=self._preferences,
+                excluded=tuple(self.lost),
+            )
+        )
+        slot = self.last.slot
+        if slot is None:
+            return None
+        return store.Placement(slot.start, slot.end, slot.block_start, slot.block_end, self.last.explanation)
+
+    def why_none(self) -> tuple[str | None, str]:
+        assert self.last is not None
+        return self.last.reason, self.last.explanation
+
+
+def _contention(lost: int) -> str:
+    return f"every slot we picked was taken by someone else first ({lost} tries)"
+
+
+def _moved(row: Booking, because: str | None = None) -> RecheckResult:
+    return RecheckResult(
+        outcome="moved",
+        start=row.start_at,
+        end=row.end_at,
+        hold_expires_at=row.hold_expires_at,
+        explanation=row.explanation or "",
+        reason=because,
+    )
 
 
 def _blocks(bookings: list[Booking]) -> list[BookedBlock]:

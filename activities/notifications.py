@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 # Who hears about each step.
 RECIPIENTS: dict[str, tuple[str, ...]] = {
     "held": ("guest",),
+    "hold_moved": ("guest",),
+    "hold_lost": ("guest",),
     "request_received": ("host",),
     "confirmed": ("guest", "host"),
     "declined": ("guest",),
@@ -92,9 +94,12 @@ class NotificationActivities:
                 role=role,
                 guest_zone_hint=hint if isinstance(hint, str) else None,
             )
+            # A step that can happen more than once (a hold moved twice) names its occurrence.
+            occurrence = effect.detail.get("occurrence")
+            suffix = f":{occurrence}" if occurrence is not None else ""
             messages.append(
                 {
-                    "dedupe_key": f"{effect.booking_id}:{effect.step}:{role}",
+                    "dedupe_key": f"{effect.booking_id}:{effect.step}:{role}{suffix}",
                     "booking_id": effect.booking_id,
                     "kind": effect.step,
                     "recipient": address,

@@ -112,6 +112,75 @@ def place_hold(
     on Postgres, and on SQLite an overlap check inside the same serialized transaction.
     Returns None when `choose` finds no slot; raises LostRace if the database refused the block.
     """
+    return _take_block(
+        engine,
+        booking_id=booking_id,
+        host_did=host_did,
+        from_state="pending",
+        search=(search_start, search_end),
+        choose=choose,
+        values=lambda _row: {
+            "state": "held",
+            "buffer_before_minutes": buffers[0],
+            "buffer_after_minutes": buffers[1],
+            "hold_expires_at": hold_expires_at(),
+            "awaiting": ["guest"],
+        },
+        version=version,
+        audit=("held", {"state": "held", "version": version}),
+    )
+
+
+@telemetry.counts_holds(LostRace, action="hold_moved")
+def move_hold(
+    engine: Engine,
+    *,
+    booking_id: str,
+    host_did: str,
+    search_start: datetime,
+    search_end: datetime,
+    choose: Callable[[list[Booking]], Placement | None],
+    version: int,
+    hold_expires_at: Callable[[datetime | None], datetime],
+    awaiting: list[str],
+) -> Placement | None:
+    """Move a held booking to a new slot, under the same per-host serialization and guard as
+    `place_hold`; the old block is released in the same transaction. `hold_expires_at` gets the
+    current expiry and returns the new one."""
+    moved: dict[str, Any] = {}
+
+    def values(row: Booking) -> dict[str, Any]:
+        moved["from"] = _iso(row.start_at)
+        return {"hold_expires_at": hold_expires_at(row.hold_expires_at), "awaiting": awaiting}
+
+    def audit_detail() -> dict[str, Any]:
+        return {"state": "held", "version": version, "from": moved.get("from")}
+
+    return _take_block(
+        engine,
+        booking_id=booking_id,
+        host_did=host_did,
+        from_state="held",
+        search=(search_start, search_end),
+        choose=choose,
+        values=values,
+        version=version,
+        audit=("hold_moved", audit_detail),
+    )
+
+
+def _take_block(
+    engine: Engine,
+    *,
+    booking_id: str,
+    host_did: str,
+    from_state: str,
+    search: tuple[datetime, datetime],
+    choose: Callable[[list[Booking]], Placement | None],
+    values: Callable[[Booking], dict[str, Any]],
+    version: int,
+    audit: tuple[str, dict[str, Any] | Callable[[], dict[str, Any]]],
+) -> Placement | None:
     placement: Placement | None = None
     try:
         with serialized_write(engine) as session:
@@ -120,40 +189,36 @@ def place_hold(
                     text("SELECT pg_advisory_xact_lock(hashtextextended(:host, 0))"), {"host": host_did}
                 )
             booking = session.get(Booking, booking_id)
-            if booking is None or booking.state != "pending":
-                raise LookupError(f"booking {booking_id} is not pending")
-            placement = choose(
-                host_bookings(session, host_did, search_start, search_end, exclude_id=booking_id)
-            )
+            if booking is None or booking.state != from_state:
+                raise LookupError(f"booking {booking_id} is not {from_state}")
+            # The booking's own block is left out: a moved hold may land on (part of) its old time.
+            placement = choose(host_bookings(session, host_did, *search, exclude_id=booking_id))
             if placement is None:
                 return None
             if _overlaps(session, host_did, booking_id, placement.block_start, placement.block_end):
                 raise LostRace(placement)
             session.execute(
                 update(Booking)
-                .where(col(Booking.id) == booking_id, col(Booking.state) == "pending")
+                .where(col(Booking.id) == booking_id, col(Booking.state) == from_state)
                 .values(
-                    state="held",
                     start_at=placement.start,
                     end_at=placement.end,
                     block_start=placement.block_start,
                     block_end=placement.block_end,
-                    buffer_before_minutes=buffers[0],
-                    buffer_after_minutes=buffers[1],
-                    hold_expires_at=hold_expires_at(),
                     explanation=placement.explanation,
-                    awaiting=["guest"],
                     version=version,
                     updated_at=utcnow(),
+                    **values(booking),
                 )
             )
-            # The audit entry commits with the hold, so a crash can never leave one without the other.
+            action, detail = audit
+            # The audit entry commits with the block, so a crash can never leave one without the other.
             session.execute(
                 _audit_insert(
                     engine,
                     booking_id,
-                    "held",
-                    {"state": "held", "version": version},
+                    action,
+                    detail() if callable(detail) else detail,
                     f"{booking_id}:{version}",
                 )
             )
@@ -162,6 +227,10 @@ def place_hold(
             raise LostRace(placement) from exc
         raise
     return placement
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _overlaps(session: Session, host_did: str, booking_id: str, start: datetime, end: datetime) -> bool:

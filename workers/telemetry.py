@@ -95,8 +95,11 @@ def booking_transition(state: str, action: str) -> None:
     instruments().transitions.add(1, {"state": state, "action": action})
 
 
-def counts_holds(lost_race: type[Exception]) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate `place_hold`: a placed hold counts as a transition to held, `lost_race` as a conflict."""
+def counts_holds(
+    lost_race: type[Exception], action: str = "held"
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate `place_hold` / `move_hold`: a placed hold counts as a transition to held (with
+    `action`), `lost_race` as a conflict."""
 
     def decorate(place: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(place)
@@ -107,7 +110,7 @@ def counts_holds(lost_race: type[Exception]) -> Callable[[Callable[P, R]], Calla
                 instruments().hold_conflicts.add(1)
                 raise
             if placement is not None:
-                booking_transition("held", "held")
+                booking_transition("held", action)
             return placement
 
         return counted

@@ -24,6 +24,7 @@ def add_booking_parts(parts: WorkerParts, settings: Settings, engine: Engine, cl
         bookings.open_booking,
         bookings.screen_request,
         bookings.match_and_hold,
+        bookings.recheck_hold,
         bookings.record_transition,
         sweep.sweep_expired_holds,
     ]

@@ -25,12 +25,15 @@ with workflow.unsafe.imports_passed_through():
         CommandInput,
         HoldResult,
         MatchHoldInput,
+        RecheckInput,
+        RecheckResult,
         RespondInput,
         Screening,
         SideEffect,
         Transition,
     )
     from kernel.lexicon.views import BookingView
+    from workflows.connector_messages import CALENDAR_CHANGED_SIGNAL, CalendarChanged
 
 HUDDLE_STATE = SearchAttributeKey.for_keyword("HuddleState")
 
@@ -76,6 +79,8 @@ class BookingWorkflow:
         self._s = BookingState(request=request, created_at=workflow.now(), updated_at=workflow.now())
         self._lock = asyncio.Lock()
         self._effects: list[asyncio.Future[None]] = []
+        self._hold_seconds = 0
+        self._recheck_due = False  # a calendar_changed signal arrived; the held loop re-checks
 
     # ------------------------------------------------------------------ run
 
@@ -93,7 +98,7 @@ class BookingWorkflow:
             await self._move(terminal, "screened", reason=screening.message or screening.reason)
             return self._view()
 
-        hold_seconds = request.hold_seconds or screening.hold_minutes * 60
+        hold_seconds = self._hold_seconds = request.hold_seconds or screening.hold_minutes * 60
         try:
             hold: HoldResult = await workflow.execute_activity(
                 "match_and_hold",
@@ -143,14 +148,60 @@ class BookingWorkflow:
 
     async def _wait_for_confirmations(self) -> None:
         s = self._s
-        assert s.hold_expires_at is not None
-        await self._wait_until(lambda: s.state != st.HELD, s.hold_expires_at)
+        while True:
+            assert s.hold_expires_at is not None  # a moved hold may have a later expiry
+            await self._wait_until(lambda: s.state != st.HELD or self._recheck_due, s.hold_expires_at)
+            if not (self._recheck_due and s.state == st.HELD and workflow.now() < s.hold_expires_at):
+                break
+            self._recheck_due = False  # changes arriving during the re-check ask for another
+            async with self._lock:
+                if s.state == st.HELD:
+                    await self._recheck_hold()
         async with self._lock:
             if s.state == st.HELD:
                 await self._move(
                     st.EXPIRED, "hold_expired", reason="the hold expired before it was confirmed"
                 )
                 await self._side_effect("notify", "enqueue_notifications", "expired")
+
+    async def _recheck_hold(self) -> None:
+        """The host's or guest's calendar changed over the held slot: keep it, move it, or end it."""
+        s = self._s
+        moved_awaiting = st.awaiting(
+            st.HELD,
+            guest_finalized=False,  # the guest agreed to the old time, not the new one
+            host_approved=s.host_approved,
+            requires_approval=s.requires_approval,
+        )
+        try:
+            result: RecheckResult = await workflow.execute_activity(
+                "recheck_hold",
+                RecheckInput(
+                    request=s.request,
+                    version=s.version + 1,
+                    hold_seconds=self._hold_seconds,
+                    awaiting=moved_awaiting,
+                ),
+                result_type=RecheckResult,
+                task_queue=self._queue("bookings"),
+                start_to_close_timeout=timedelta(seconds=15),
+                schedule_to_close_timeout=MATCH_DEADLINE,
+                retry_policy=DB_RETRY,
+            )
+        except ActivityError as err:
+            # Could not re-check: the hold stands as it was (it still expires on time).
+            workflow.logger.warning("re-check of held booking %s failed: %s", s.request.booking_id, err)
+            return
+        if result.outcome == "moved" and result.start and result.end and result.hold_expires_at:
+            s.version += 1  # the activity wrote the moved row and its audit entry
+            s.start, s.end, s.hold_expires_at = result.start, result.end, result.hold_expires_at
+            s.explanation = result.explanation
+            s.guest_finalized = False
+            s.updated_at = workflow.now()
+            self._notify("hold_moved", occurrence=s.version)
+        elif result.outcome == "lost":
+            await self._move(st.UNAVAILABLE, "hold_lost", reason=result.reason)
+            self._notify("hold_lost")
 
     async def _wait_until(self, done: Callable[[], bool], deadline: datetime) -> None:
         remaining = (deadline - workflow.now()).total_seconds()
@@ -165,8 +216,16 @@ class BookingWorkflow:
 
     @workflow.update
     async def finalize(self, cmd: CommandInput) -> BookingView:
+        seen = self._s.start  # the time the guest is agreeing to
         async with self._lock:
             self._refuse_now("finalize", cmd.caller_did)
+            if self._s.start != seen:  # a calendar re-check moved the hold while this waited
+                raise ApplicationError(
+                    "the held time changed before this finalize arrived: look at the new time and "
+                    "finalize again",
+                    type="InvalidState",
+                    non_retryable=True,
+                )
             self._s.guest_finalized = True
             await self._progress("finalized", cmd.caller_did)
         return self._view()
@@ -210,6 +269,12 @@ class BookingWorkflow:
     @cancel.validator
     def _validate_cancel(self, cmd: CommandInput) -> None:
         self._refuse_now("cancel", cmd.caller_did)
+
+    @workflow.signal(name=CALENDAR_CHANGED_SIGNAL)
+    def calendar_changed(self, change: CalendarChanged) -> None:
+        """Sent by calendar webhooks for changes over this booking's time (or unknown changes)."""
+        if self._s.state == st.HELD:
+            self._recheck_due = True
 
     @workflow.update
     async def matched(self) -> BookingView:
@@ -294,13 +359,16 @@ class BookingWorkflow:
         slow calendar provider or mail server has caught up."""
         self._effects.append(asyncio.ensure_future(effect))
 
-    def _notify(self, step: str) -> None:
-        self._start_effect(self._mail(step))
+    def _notify(self, step: str, occurrence: int | None = None) -> None:
+        self._start_effect(self._mail(step, occurrence))
 
-    async def _mail(self, step: str) -> None:
-        """Write the step's outbox rows, then send them (each SMTP exchange may take up to 20 s)."""
+    async def _mail(self, step: str, occurrence: int | None = None) -> None:
+        """Write the step's outbox rows, then send them (each SMTP exchange may take up to 20 s).
+        A step that can repeat (a hold moved twice) names its `occurrence`, so each one is sent."""
         prefs = self._s.request.preferences or {}
-        detail = {"guestTimezone": prefs.get("timezone")}
+        detail: dict[str, Any] = {"guestTimezone": prefs.get("timezone")}
+        if occurrence is not None:
+            detail["occurrence"] = occurrence
         await self._side_effect("notify", "enqueue_notifications", step, detail=detail)
         await self._side_effect(
             "notify", "send_notifications", step, detail=detail, start_to_close=timedelta(minutes=2)

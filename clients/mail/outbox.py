@@ -277,10 +277,10 @@ class OutboxSender:
 
     def _out_of_date(self, row: OutboxMessage, now: datetime) -> str | None:
         """Why this message would mislead if sent now (None: it still says something true)."""
-        if row.kind not in ("held", "request_received", "confirmed", "reminder"):
-            return None  # declined, expired, cancelled: final, true whenever they arrive
+        if row.kind not in ("held", "hold_moved", "request_received", "confirmed", "reminder"):
+            return None  # declined, expired, cancelled, hold_lost: final, true whenever they arrive
         state = self.store.booking_state(row.booking_id)
-        wanted = "held" if row.kind in ("held", "request_received") else "confirmed"
+        wanted = "held" if row.kind in ("held", "hold_moved", "request_received") else "confirmed"
         if state != wanted:
             return f"not sent: the booking is {state or 'gone'} now"
         payload = row.payload

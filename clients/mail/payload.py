@@ -19,6 +19,8 @@ from models.tables import AuditEntry, Booking, OfferIndex, User
 # The booking state a step's message is about (a message is out of date once the booking left it).
 STEP_STATE: dict[str, str] = {
     "held": "held",
+    "hold_moved": "held",
+    "hold_lost": "unavailable",
     "request_received": "held",
     "confirmed": "confirmed",
     "reminder": "confirmed",

@@ -17,10 +17,22 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from kernel.calendar.zones import get_zone
 from kernel.lexicon import parse_datetime
 
-KINDS = ("held", "request_received", "confirmed", "declined", "expired", "cancelled", "reminder")
+KINDS = (
+    "held",
+    "hold_moved",
+    "hold_lost",
+    "request_received",
+    "confirmed",
+    "declined",
+    "expired",
+    "cancelled",
+    "reminder",
+)
 
 SUBJECTS = {
     "held": "Held for you: {{ title }} with {{ host_name }}, {{ short_when }}",
+    "hold_moved": "New time held for you: {{ title }} with {{ host_name }}, {{ short_when }}",
+    "hold_lost": "No longer available: {{ title }} with {{ host_name }}",
     "request_received": "Approve or decline: {{ guest_name }} asks for {{ title }}, {{ short_when }}",
     "confirmed": "Confirmed: {{ title }} with {{ other_name }}, {{ short_when }}",
     "declined": "Declined: {{ title }} with {{ host_name }}, {{ short_when }}",

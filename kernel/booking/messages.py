@@ -78,6 +78,28 @@ class HoldResult:
 
 
 @dataclass
+class RecheckInput:
+    """A held booking's calendars changed: is its slot still free, and if not, where does it go?"""
+
+    request: BookingRequest
+    version: int  # the projection version a moved hold gets
+    hold_seconds: int
+    awaiting: list[str] = field(default_factory=list)  # who must act on a moved hold
+
+
+@dataclass
+class RecheckResult:
+    """`kept` (still free, or no calendar could tell), `moved` (to start/end), or `lost` (no slot)."""
+
+    outcome: str
+    start: datetime | None = None
+    end: datetime | None = None
+    hold_expires_at: datetime | None = None
+    explanation: str = ""
+    reason: str | None = None
+
+
+@dataclass
 class Transition:
     """One state change, written to the projection and the audit log by an activity."""
 

@@ -152,6 +152,8 @@ def test_every_kind_renders_text_and_html_for_its_recipients(
 ) -> None:
     states = {
         "held": ("held",),
+        "hold_moved": ("held",),
+        "hold_lost": ("held", "unavailable"),
         "request_received": ("held",),
         "confirmed": ("held", "confirmed"),
         "reminder": ("held", "confirmed"),
