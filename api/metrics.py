@@ -1,12 +1,18 @@
-"""What the API tells operators about itself: `GET /metrics` and a server span per HTTP request."""
+"""What the API tells operators about itself: `GET /metrics` and a server span per HTTP request.
+
+Besides the process's own instruments, `/metrics` reads a few gauges from the database at scrape
+time (bookings and outbox messages by state), so every replica reports the same totals.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.metrics import Counter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -16,7 +22,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import StateDep
-from models.tables import Booking
+from models.tables import Booking, OutboxMessage
+from models.types import utcnow
 from workers.telemetry import configure_telemetry
 
 router = APIRouter(tags=["operations"])
@@ -40,10 +47,55 @@ class BookingStates(Collector):
         yield gauge
 
 
+class OutboxBacklog(Collector):
+    """`huddle_outbox_messages{state}` and the age of the oldest message still waiting to go out."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        by_state = GaugeMetricFamily(
+            "huddle_outbox_messages", "Outbox messages in the database, by state", labels=["state"]
+        )
+        oldest = GaugeMetricFamily(
+            "huddle_outbox_oldest_waiting_seconds",
+            "Age of the oldest pending or sending outbox message (0: none waiting)",
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)  # type: ignore[call-overload]
+            )
+            for state, count in rows:
+                by_state.add_metric([state], count)
+            first = conn.execute(
+                select(func.min(OutboxMessage.created_at)).where(
+                    OutboxMessage.state.in_(("pending", "sending"))  # type: ignore[attr-defined]
+                )
+            ).scalar()
+        oldest.add_metric([], max(0.0, (utcnow() - first).total_seconds()) if first else 0.0)
+        yield by_state
+        yield oldest
+
+
+@functools.cache
+def _webhook_deliveries() -> Counter:
+    return metrics.get_meter("huddle").create_counter(
+        "huddle_webhook_deliveries",
+        description="Calendar push notifications received, by provider and outcome",
+    )
+
+
+def webhook_delivered(provider: str, outcome: str) -> None:
+    """Count one webhook delivery: accepted, sync, validation, refused, unknown_channel, malformed, …"""
+    _webhook_deliveries().add(1, {"provider": provider, "outcome": outcome})
+
+
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(state: StateDep) -> Response:
     """This process's metrics in the Prometheus text format."""
-    registry = configure_telemetry(state.settings, "api").registry(BookingStates(state.engine))
+    registry = configure_telemetry(state.settings, "api").registry(
+        BookingStates(state.engine), OutboxBacklog(state.engine)
+    )
     body = await run_in_threadpool(generate_latest, registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 
 from activities.calendar_wiring import maintenance_workflow_id, sync_workflow_id
 from api.deps import StateDep
+from api.metrics import webhook_delivered
 from api.state import AppState
 from clients.calendar.busy_cache import BusyCache
 from clients.secrets import digest, matches
@@ -34,6 +35,12 @@ router = APIRouter(tags=["webhooks"], include_in_schema=False)
 
 def _refused(status: int, why: str) -> JSONResponse:
     return JSONResponse({"error": "Refused", "message": why}, status_code=status)
+
+
+def _counted(provider: str, outcome: str, response: Response) -> Response:
+    """Count the delivery by what became of it (`huddle_webhook_deliveries_total`), then answer."""
+    webhook_delivered(provider, outcome)
+    return response
 
 
 def _channel(session: Session, channel_id: str, provider: str) -> CalendarChannel | None:
@@ -79,17 +86,17 @@ async def google_notification(
 ) -> Response:
     """A Google channel message: `sync` is acknowledged, `exists`/`not_exists` mean a change."""
     if not channel_id or not resource_state:
-        return _refused(400, "not a Google push notification")
+        return _counted("google", "malformed", _refused(400, "not a Google push notification"))
     with Session(state.engine) as session:
         channel = _channel(session, channel_id, "google")
     if channel is None:
-        return _refused(404, "unknown channel")
+        return _counted("google", "unknown_channel", _refused(404, "unknown channel"))
     if token is None or not matches(token, channel.token_digest):
-        return _refused(403, "wrong channel token")
+        return _counted("google", "refused", _refused(403, "wrong channel token"))
     if channel.external_id and resource_id != channel.external_id:
-        return _refused(403, "the channel watches another resource")
+        return _counted("google", "refused", _refused(403, "the channel watches another resource"))
     if resource_state == "sync":
-        return Response(status_code=200)
+        return _counted("google", "sync", Response(status_code=200))
     _invalidate(state, channel.connector_id)
     try:
         await _announce(
@@ -97,8 +104,8 @@ async def google_notification(
         )
     except RPCError as exc:
         log.warning("could not start the sync of connector %s: %s", channel.connector_id, exc)
-        return Response(status_code=503)  # Google retries with back-off
-    return Response(status_code=200)
+        return _counted("google", "unavailable", Response(status_code=503))  # Google retries with back-off
+    return _counted("google", "accepted", Response(status_code=200))
 
 
 @router.post("/webhooks/microsoft", response_model=None)
@@ -107,13 +114,13 @@ async def microsoft_notification(
 ) -> Response:
     """Graph change and lifecycle notifications; a validation request is answered with its token."""
     if validationToken is not None:
-        return PlainTextResponse(validationToken, status_code=200)
+        return _counted("microsoft", "validation", PlainTextResponse(validationToken, status_code=200))
     try:
         payload = await request.json()
         items = payload["value"]
         assert isinstance(items, list)
     except (ValueError, KeyError, TypeError, AssertionError):
-        return _refused(400, "not a Graph notification collection")
+        return _counted("microsoft", "malformed", _refused(400, "not a Graph notification collection"))
     accepted = 0
     for item in items:
         if not isinstance(item, dict):
@@ -126,10 +133,11 @@ async def microsoft_notification(
             await _handle_graph(state, channel, item)
         except RPCError as exc:
             log.warning("could not start work for connector %s: %s", channel.connector_id, exc)
-            return Response(status_code=503)  # Graph retries
+            return _counted("microsoft", "unavailable", Response(status_code=503))  # Graph retries
     if items and not accepted:
-        return _refused(403, "no notification named a subscription of ours with its clientState")
-    return Response(status_code=202)
+        why = "no notification named a subscription of ours with its clientState"
+        return _counted("microsoft", "refused", _refused(403, why))
+    return _counted("microsoft", "accepted", Response(status_code=202))
 
 
 def _subscription(state: AppState, item: dict[str, Any]) -> CalendarChannel | None:
