@@ -11,6 +11,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from clients.calendar.errors import ProviderRateLimited
 from clients.calendar.ports import BusySource, CalendarUnavailable
 from clients.graph import FollowGraph
 from kernel.booking.messages import (
@@ -161,6 +162,8 @@ class BookingActivities:
         try:
             host_busy, guest_busy = self._read_busy(request, now, horizon_end)
         except ApplicationError as exc:
+            if exc.type != "CalendarUnavailable":
+                raise  # transient: Temporal retries the re-check
             # Not knowing is no reason to take the guest's slot away; the hold still expires.
             return RecheckResult(outcome="kept", reason=f"calendars could not be read: {exc.message}")
         held = HeldSlot(row.start_at, row.end_at, row.block_start, row.block_end)
@@ -217,6 +220,10 @@ class BookingActivities:
             guest_busy = self._busy.busy(request.guest_did, start, end)
         except CalendarUnavailable as exc:
             raise ApplicationError(str(exc), type="CalendarUnavailable", non_retryable=True) from exc
+        except ProviderRateLimited as exc:
+            # The next attempt waits as long as the provider asked, not the database back-off.
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+            raise ApplicationError(str(exc), type="ProviderRateLimited", next_retry_delay=delay) from exc
         return list(host_busy), list(guest_busy)
 
     @activity.defn(name="record_transition")

@@ -129,3 +129,20 @@ async def test_a_held_slot_with_nowhere_to_go_is_released(
     # The host's time is no longer taken by the booking.
     with Session(engine) as session:
         assert host_bookings(session, owner.did, ten, ten + 5 * SLOT) == []
+
+
+async def test_a_rate_limited_busy_read_waits_as_long_as_the_provider_asks_and_still_holds(
+    worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
+) -> None:
+    ten = _ten_tomorrow()
+    account = await _connected(owner, google, engine)
+    google.add_event(account, ten, ten + SLOT)
+    freebusy = r"/freeBusy$"
+    fault = google.faults.add("POST", freebusy, status=429, headers={"Retry-After": "2"})
+    uri = seed_offer(engine, five_slot_record(), host=owner.did)
+    held = await book(temporal_client, worker, engine, make_request(worker, uri, host=owner.did))
+    assert (held.state, held.start) == ("held", ten + SLOT)  # 10:00 is busy: the calendar was read
+    assert fault.hits == 1
+    served = google.faults.served("POST", freebusy)
+    throttled = next(i for i, (status, _) in enumerate(served) if status == 429)
+    assert served[throttled + 1][1] - served[throttled][1] >= 1.9
