@@ -16,6 +16,15 @@ METHODS = {
     "com.huddle.getBooking": "query",
     "com.huddle.listBookings": "query",
 }
+# A host's calendar connectors (api/routes/connectors.py).
+CONNECTOR_METHODS = {
+    "com.huddle.connector.list": "query",
+    "com.huddle.connector.startOAuth": "procedure",
+    "com.huddle.connector.connectCaldav": "procedure",
+    "com.huddle.connector.listCalendars": "query",
+    "com.huddle.connector.update": "procedure",
+    "com.huddle.connector.delete": "procedure",
+}
 FIELD_TYPES = {
     "string",
     "integer",
@@ -33,7 +42,13 @@ FIELD_TYPES = {
 
 def test_every_document_is_present_and_named_like_its_file() -> None:
     docs = lexicon_documents()
-    assert set(docs) == {"com.huddle.slotOffer", "com.huddle.defs", *METHODS}
+    assert set(docs) == {
+        "com.huddle.slotOffer",
+        "com.huddle.defs",
+        "com.huddle.connector.defs",
+        *METHODS,
+        *CONNECTOR_METHODS,
+    }
     for path in lexicon_dir().rglob("*.json"):
         doc = json.loads(path.read_text())
         assert doc["lexicon"] == 1
@@ -85,7 +100,7 @@ def test_schemas_are_consistent(nsid: str) -> None:
 
 def test_methods_have_the_right_kind_and_shapes() -> None:
     docs = lexicon_documents()
-    for nsid, kind in METHODS.items():
+    for nsid, kind in {**METHODS, **CONNECTOR_METHODS}.items():
         main = docs[nsid]["defs"]["main"]
         assert main["type"] == kind
         assert main["output"]["encoding"] == "application/json"
