@@ -17,10 +17,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import queue
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,12 +28,11 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.emulators.server import FaultMiddleware, Faults, ServerThread
+from tests.emulators.base import ProviderEmulator, post_status, s256, token_request
 
 READ_SCOPES = {
     "https://www.googleapis.com/auth/calendar",
@@ -141,13 +138,14 @@ class Channel:
     stopped: bool = False
 
 
-class GoogleEmulator:
+class GoogleEmulator(ProviderEmulator[tuple[Channel, str]]):
+    """Pushes are (channel, resource state) pairs, delivered as Google's webhook headers."""
+
     def __init__(self, client_id: str = "google-client", client_secret: str = "google-secret") -> None:
+        super().__init__(push_thread="google-push")
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uris: set[str] = set()
-        self.lock = threading.RLock()
-        self.faults = Faults()
         self.calendars: dict[str, GCalendar] = {}
         self.accounts: set[str] = set()
         self.login_as: str | None = None
@@ -158,10 +156,6 @@ class GoogleEmulator:
         self.access_tokens: dict[str, tuple[str, float, set[str]]] = {}
         self.refresh_tokens: dict[str, tuple[str, bool]] = {}  # token -> (account, revoked)
         self.channels: dict[str, Channel] = {}
-        self.deliveries: list[dict[str, Any]] = []
-        self._outbox: queue.Queue[tuple[Channel, str] | None] = queue.Queue()
-        self._deliverer = threading.Thread(target=self._deliver_loop, daemon=True, name="google-push")
-        self.server: ServerThread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -180,20 +174,8 @@ class GoogleEmulator:
             Route("/calendar/v3/calendars/{cid}/events/{eid}", self.events_delete, methods=["DELETE"]),
             Route("/calendar/v3/channels/stop", self.channels_stop, methods=["POST"]),
         ]
-        app = FaultMiddleware(Starlette(routes=routes), self.faults, lambda s: google_error(s))
-        self.server = ServerThread(app).start()
-        self._deliverer.start()
+        self._serve(routes, google_error)
         return self
-
-    def stop(self) -> None:
-        self._outbox.put(None)
-        if self.server:
-            self.server.stop()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
 
     @property
     def api_endpoint(self) -> str:
@@ -342,26 +324,18 @@ class GoogleEmulator:
         return RedirectResponse(f"{redirect}?{urlencode(params)}", 302)
 
     async def token(self, request: Request) -> Response:
-        form = dict(await request.form())
-        client_id, secret = form.get("client_id"), form.get("client_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        form, client_id, secret = await token_request(request)
         if client_id != self.client_id or secret != self.client_secret:
             return JSONResponse({"error": "invalid_client", "error_description": "Unauthorized"}, 401)
         grant = form.get("grant_type")
         with self.lock:
             if grant == "authorization_code":
                 code = self.codes.pop(str(form.get("code", "")), None)
-                verifier = str(form.get("code_verifier", ""))
-                challenge = (
-                    base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-                )
                 if (
                     code is None
                     or code["expires"] < time.time()
                     or code["redirect_uri"] != form.get("redirect_uri")
-                    or code["challenge"] != challenge
+                    or code["challenge"] != s256(str(form.get("code_verifier", "")))
                 ):
                     return JSONResponse({"error": "invalid_grant", "error_description": "Bad Request"}, 400)
                 answer = self._issue(code["account"], code["scopes"])
@@ -596,7 +570,7 @@ class GoogleEmulator:
         event.updated = datetime.now(UTC)
         calendar.events[event.id] = event
         for channel in self.active_channels(calendar.id):
-            self._outbox.put((channel, "exists"))
+            self._push((channel, "exists"))
 
     # ------------------------------------------------------------------ push
 
@@ -628,7 +602,7 @@ class GoogleEmulator:
                 expiration=expiration,
             )
             self.channels[channel.id] = channel
-        self._outbox.put((channel, "sync"))
+        self._push((channel, "sync"))
         return JSONResponse(
             {
                 "kind": "api#channel",
@@ -652,43 +626,25 @@ class GoogleEmulator:
             channel.stopped = True
         return Response(status_code=204)
 
-    def _deliver_loop(self) -> None:
-        with httpx.Client(timeout=10) as http:
-            while True:
-                item = self._outbox.get()
-                if item is None:
-                    return
-                channel, state = item
-                with self.lock:
-                    if channel.stopped:
-                        continue
-                    channel.number += 1
-                    number = channel.number
-                headers = {
-                    "X-Goog-Channel-ID": channel.id,
-                    "X-Goog-Channel-Expiration": format_datetime(channel.expiration, usegmt=True),
-                    "X-Goog-Resource-ID": channel.resource_id,
-                    "X-Goog-Resource-URI": f"{self.api_endpoint}calendars/{channel.calendar_id}/events",
-                    "X-Goog-Resource-State": state,
-                    "X-Goog-Message-Number": str(number),
-                }
-                if channel.token is not None:
-                    headers["X-Goog-Channel-Token"] = channel.token
-                try:
-                    status = http.post(channel.address, headers=headers).status_code
-                except httpx.HTTPError as exc:
-                    status = repr(exc)  # type: ignore[assignment]
-                with self.lock:
-                    self.deliveries.append({"channel": channel.id, "state": state, "status": status})
-
-    def wait_for_deliveries(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.deliveries) >= count and self._outbox.empty():
-                    return list(self.deliveries)
-            time.sleep(0.02)
-        raise AssertionError(f"only {len(self.deliveries)} deliveries, wanted {count}")
+    def _deliver(self, http: httpx.Client, item: tuple[Channel, str]) -> dict[str, Any] | None:
+        channel, state = item
+        with self.lock:
+            if channel.stopped:
+                return None
+            channel.number += 1
+            number = channel.number
+        headers = {
+            "X-Goog-Channel-ID": channel.id,
+            "X-Goog-Channel-Expiration": format_datetime(channel.expiration, usegmt=True),
+            "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-URI": f"{self.api_endpoint}calendars/{channel.calendar_id}/events",
+            "X-Goog-Resource-State": state,
+            "X-Goog-Message-Number": str(number),
+        }
+        if channel.token is not None:
+            headers["X-Goog-Channel-Token"] = channel.token
+        status = post_status(http, channel.address, headers=headers)
+        return {"channel": channel.id, "state": state, "status": status}
 
 
 def _apply(event: GEvent, body: dict[str, Any]) -> None:

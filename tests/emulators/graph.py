@@ -17,9 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import queue
 import secrets
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,12 +26,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.emulators.server import FaultMiddleware, Faults, ServerThread, TlsFiles
+from tests.emulators.base import ProviderEmulator, post_status, s256, token_request
+from tests.emulators.server import TlsFiles
 
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 MAX_SCHEDULE_WINDOW = timedelta(days=62)
@@ -126,14 +124,15 @@ class Subscription:
     expiration: datetime
 
 
-class GraphEmulator:
+class GraphEmulator(ProviderEmulator[tuple[str, dict[str, Any]]]):
+    """Pushes are (URL, JSON body) pairs: change and lifecycle notifications."""
+
     def __init__(self, tls: TlsFiles, client_id: str = "ms-client", client_secret: str = "ms-secret") -> None:
+        super().__init__(push_thread="graph-push")
         self.tls = tls
         self.client_id = client_id
         self.client_secret = client_secret
         self.work_tenant = str(uuid.uuid4())
-        self.lock = threading.RLock()
-        self.faults = Faults()
         self.users: dict[str, MUser] = {}
         self.calendars: dict[str, MCalendar] = {}
         self.login_as: str | None = None
@@ -144,10 +143,6 @@ class GraphEmulator:
         self.subscriptions: dict[str, Subscription] = {}
         self.require_https_webhooks = False  # Graph requires HTTPS; Huddle's test server speaks HTTP
         self.validation_timeout = 10.0
-        self.deliveries: list[dict[str, Any]] = []
-        self._outbox: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-        self._deliverer = threading.Thread(target=self._deliver_loop, daemon=True, name="graph-push")
-        self.server: ServerThread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,20 +166,8 @@ class GraphEmulator:
             Route("/v1.0/subscriptions/{sid}", self.renew_subscription, methods=["PATCH"]),
             Route("/v1.0/subscriptions/{sid}", self.delete_subscription, methods=["DELETE"]),
         ]
-        app = FaultMiddleware(Starlette(routes=routes), self.faults, lambda s: graph_error(s))
-        self.server = ServerThread(app, certfile=str(self.tls.cert), keyfile=str(self.tls.key)).start()
-        self._deliverer.start()
+        self._serve(routes, graph_error, tls=self.tls)
         return self
-
-    def stop(self) -> None:
-        self._outbox.put(None)
-        if self.server:
-            self.server.stop()
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return self.server.url
 
     @property
     def authority(self) -> str:
@@ -267,7 +250,7 @@ class GraphEmulator:
                 "clientState": sub.client_state,
                 "tenantId": self.users[sub.owner].tenant,
             }
-        self._outbox.put((sub.lifecycle_url or sub.notification_url, {"value": [item]}))
+        self._push((sub.lifecycle_url or sub.notification_url, {"value": [item]}))
 
     def subscriptions_for(self, calendar_id: str) -> list[Subscription]:
         now = datetime.now(UTC)
@@ -275,15 +258,6 @@ class GraphEmulator:
             return [
                 s for s in self.subscriptions.values() if s.calendar_id == calendar_id and s.expiration > now
             ]
-
-    def wait_for_deliveries(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.deliveries) >= count and self._outbox.empty():
-                    return list(self.deliveries)
-            time.sleep(0.02)
-        raise AssertionError(f"only {len(self.deliveries)} deliveries, wanted {count}")
 
     # ------------------------------------------------------------------ identity platform
 
@@ -338,11 +312,7 @@ class GraphEmulator:
         return RedirectResponse(f"{redirect}?{urlencode(params)}", 302)
 
     async def token(self, request: Request) -> Response:
-        form = dict(await request.form())
-        client_id, secret = form.get("client_id"), form.get("client_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        form, client_id, secret = await token_request(request)
         if client_id != self.client_id or secret != self.client_secret:
             return _aad_error(
                 401, "invalid_client", "AADSTS7000215: Invalid client secret provided.", 7000215
@@ -351,15 +321,11 @@ class GraphEmulator:
         with self.lock:
             if grant == "authorization_code":
                 code = self.codes.pop(str(form.get("code", "")), None)
-                verifier = str(form.get("code_verifier", ""))
-                challenge = (
-                    base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-                )
                 if (
                     code is None
                     or code["expires"] < time.time()
                     or code["redirect_uri"] != form.get("redirect_uri")
-                    or code["challenge"] != challenge
+                    or code["challenge"] != s256(str(form.get("code_verifier", "")))
                 ):
                     return _aad_error(
                         400, "invalid_grant", "AADSTS70000: The provided code is invalid.", 70000
@@ -760,21 +726,11 @@ class GraphEmulator:
                 "clientState": sub.client_state,
                 "tenantId": user.tenant,
             }
-            self._outbox.put((sub.notification_url, {"value": [item]}))
+            self._push((sub.notification_url, {"value": [item]}))
 
-    def _deliver_loop(self) -> None:
-        with httpx.Client(timeout=10) as http:
-            while True:
-                item = self._outbox.get()
-                if item is None:
-                    return
-                url, payload = item
-                try:
-                    status: int | str = http.post(url, json=payload).status_code
-                except httpx.HTTPError as exc:
-                    status = repr(exc)
-                with self.lock:
-                    self.deliveries.append({"url": url, "payload": payload, "status": status})
+    def _deliver(self, http: httpx.Client, item: tuple[str, dict[str, Any]]) -> dict[str, Any] | None:
+        url, payload = item
+        return {"url": url, "payload": payload, "status": post_status(http, url, json=payload)}
 
 
 def _aad_error(status: int, error: str, description: str, code: int) -> JSONResponse:
