@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -20,6 +21,7 @@ from kernel.booking.messages import (
     MatchHoldInput,
     RecheckInput,
     RecheckResult,
+    RescheduleJob,
     Screening,
     Transition,
 )
@@ -38,6 +40,7 @@ from kernel.matching.recheck import HeldSlot, slot_conflict
 from models import booking_store as store
 from models.tables import Booking, OfferIndex, User
 from models.types import utcnow
+from workers import telemetry
 
 
 class BookingActivities:
@@ -171,46 +174,100 @@ class BookingActivities:
         if conflict is None:
             return RecheckResult(outcome="kept")
 
-        chooser = _Chooser(request, offer, now, host_busy, guest_busy)
-
         def new_expiry(current: datetime | None) -> datetime:
             # The guest gets at least a full hold period to look at the new time.
             fresh = self._clock() + timedelta(seconds=params.hold_seconds)
             return max(current, fresh) if current is not None else fresh
 
+        chooser = _Chooser(request, offer, now, host_busy, guest_busy)
+        result = self._move_to_best(
+            request,
+            chooser,
+            state="held",
+            action="hold_moved",
+            version=params.version,
+            search=(now, horizon_end),
+            hold_expires_at=new_expiry,
+            awaiting=list(params.awaiting),
+        )
+        if result.outcome == "lost":
+            return replace(result, reason=f"{conflict}, and {result.reason}")
+        return replace(result, reason=conflict) if result.outcome == "moved" else result
+
+    @activity.defn(name="reschedule_booking")
+    def reschedule_booking(self, job: RescheduleJob) -> RecheckResult:
+        """Move a confirmed booking to the best other free slot (`moved`), or change nothing (`lost`)."""
+        request = job.request
+        with Session(self._engine) as session:
+            row = session.get(Booking, request.booking_id)
+        if row is None or row.state != "confirmed" or not (row.start_at and row.end_at):
+            return RecheckResult(outcome="lost", reason="the booking is not confirmed")
+        if row.version >= job.version:  # moved by an earlier attempt whose reply was lost
+            return _moved(row)
+        offer = self._load_offer(request.offer_uri)
+        if offer is None:
+            return RecheckResult(outcome="lost", reason="the offer no longer exists")
+        now = self._clock()
+        horizon_end = now + timedelta(days=offer.horizon_days + 1)
+        host_busy, guest_busy = self._read_busy(request, now, horizon_end)
+        chooser = _Chooser(request, offer, now, host_busy, guest_busy)
+        # "Another time": the current meeting is off the table, as if lost to someone else.
+        chooser.lost.append(Interval(row.start_at, row.end_at))
+        return self._move_to_best(
+            request,
+            chooser,
+            state="confirmed",
+            action="rescheduled",
+            version=job.version,
+            search=(now, horizon_end),
+            note={"actor": job.caller_did, "reason": job.reason},
+        )
+
+    def _move_to_best(
+        self,
+        request: BookingRequest,
+        chooser: _Chooser,
+        *,
+        state: str,
+        action: str,
+        version: int,
+        search: tuple[datetime, datetime],
+        hold_expires_at: Callable[[datetime | None], datetime] | None = None,
+        awaiting: list[str] | None = None,
+        note: dict[str, Any] | None = None,
+    ) -> RecheckResult:
+        """Move the booking to the best slot `chooser` finds, re-choosing after a lost race."""
+        taken_before = len(chooser.lost)
         for _attempt in range(max(1, request.max_match_attempts)):
             try:
-                placement = store.move_hold(
+                placement = store.move_booking(
                     self._engine,
                     booking_id=request.booking_id,
                     host_did=request.host_did,
-                    search_start=now,
-                    search_end=horizon_end,
+                    state=state,
+                    search_start=search[0],
+                    search_end=search[1],
                     choose=chooser.choose,
-                    version=params.version,
-                    hold_expires_at=new_expiry,
-                    awaiting=list(params.awaiting),
+                    version=version,
+                    action=action,
+                    hold_expires_at=hold_expires_at,
+                    awaiting=awaiting,
+                    note=note,
                 )
             except store.LostRace as race:
                 chooser.lost.append(Interval(race.placement.start, race.placement.end))
                 continue
-            except LookupError:  # confirmed, cancelled or expired meanwhile: nothing to move
-                return RecheckResult(outcome="kept", reason="the booking is no longer held")
+            except LookupError:  # its state changed meanwhile: nothing to move
+                return RecheckResult(outcome="kept", reason=f"the booking is no longer {state}")
             if placement is None:
                 _reason, explanation = chooser.why_none()
-                return RecheckResult(
-                    outcome="lost",
-                    reason=f"{conflict}, and no other slot is free",
-                    explanation=explanation,
-                )
+                return RecheckResult(outcome="lost", reason="no other slot is free", explanation=explanation)
+            telemetry.booking_transition(state, action)
             with Session(self._engine) as session:
                 moved = session.get(Booking, request.booking_id)
             assert moved is not None
-            return _moved(moved, because=conflict)
-        return RecheckResult(
-            outcome="lost",
-            reason=f"{conflict}, and {_contention(len(chooser.lost))}",
-        )
+            return _moved(moved)
+        return RecheckResult(outcome="lost", reason=_contention(len(chooser.lost) - taken_before))
 
     def _read_busy(
         self, request: BookingRequest, start: datetime, end: datetime
@@ -294,14 +351,13 @@ def _contention(lost: int) -> str:
     return f"every slot we picked was taken by someone else first ({lost} tries)"
 
 
-def _moved(row: Booking, because: str | None = None) -> RecheckResult:
+def _moved(row: Booking) -> RecheckResult:
     return RecheckResult(
         outcome="moved",
         start=row.start_at,
         end=row.end_at,
         hold_expires_at=row.hold_expires_at,
         explanation=row.explanation or "",
-        reason=because,
     )
 
 

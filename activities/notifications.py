@@ -46,6 +46,7 @@ RECIPIENTS: dict[str, tuple[str, ...]] = {
     "held": ("guest",),
     "hold_moved": ("guest",),
     "hold_lost": ("guest",),
+    "rescheduled": ("guest", "host"),
     "request_received": ("host",),
     "confirmed": ("guest", "host"),
     "declined": ("guest",),
@@ -94,9 +95,16 @@ class NotificationActivities:
                 role=role,
                 guest_zone_hint=hint if isinstance(hint, str) else None,
             )
-            # A step that can happen more than once (a hold moved twice) names its occurrence.
+            # A step that can happen more than once (a hold moved twice) names its occurrence, the
+            # projection version it is about: also the invitation's SEQUENCE.
             occurrence = effect.detail.get("occurrence")
             suffix = f":{occurrence}" if occurrence is not None else ""
+            if isinstance(occurrence, int):
+                payload["sequence"] = occurrence
+            # Who made this change and why, when the step says (a reschedule).
+            for key in ("actor", "reason"):
+                if key in effect.detail:
+                    payload[key] = effect.detail[key]
             messages.append(
                 {
                     "dedupe_key": f"{effect.booking_id}:{effect.step}:{role}{suffix}",

@@ -52,6 +52,8 @@ _REFUSALS = {
     "InvalidState": (409, "InvalidState"),
     "HoldExpired": (409, "HoldExpired"),
     "InvalidRequest": (400, "InvalidRequest"),
+    "NoSlotAvailable": (409, "NoSlotAvailable"),
+    "CalendarUnavailable": (503, "CalendarUnavailable"),
 }
 
 

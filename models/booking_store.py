@@ -131,41 +131,50 @@ def place_hold(
     )
 
 
-@telemetry.counts_holds(LostRace, action="hold_moved")
-def move_hold(
+@telemetry.counts_holds(LostRace, action=None)  # the caller counts the move itself
+def move_booking(
     engine: Engine,
     *,
     booking_id: str,
     host_did: str,
+    state: str,
     search_start: datetime,
     search_end: datetime,
     choose: Callable[[list[Booking]], Placement | None],
     version: int,
-    hold_expires_at: Callable[[datetime | None], datetime],
-    awaiting: list[str],
+    action: str,
+    hold_expires_at: Callable[[datetime | None], datetime] | None = None,
+    awaiting: list[str] | None = None,
+    note: dict[str, Any] | None = None,
 ) -> Placement | None:
-    """Move a held booking to a new slot, under the same per-host serialization and guard as
-    `place_hold`; the old block is released in the same transaction. `hold_expires_at` gets the
-    current expiry and returns the new one."""
+    """Move a held or confirmed booking to a new slot, under the same per-host serialization and
+    guard as `place_hold`; the old block is released in the same transaction. For a hold,
+    `hold_expires_at` gets the current expiry and returns the new one; `note` (who asked, why)
+    goes into the audit entry."""
     moved: dict[str, Any] = {}
 
     def values(row: Booking) -> dict[str, Any]:
         moved["from"] = _iso(row.start_at)
-        return {"hold_expires_at": hold_expires_at(row.hold_expires_at), "awaiting": awaiting}
+        changes: dict[str, Any] = {}
+        if hold_expires_at is not None:
+            changes["hold_expires_at"] = hold_expires_at(row.hold_expires_at)
+        if awaiting is not None:
+            changes["awaiting"] = awaiting
+        return changes
 
     def audit_detail() -> dict[str, Any]:
-        return {"state": "held", "version": version, "from": moved.get("from")}
+        return {"state": state, "version": version, "from": moved.get("from"), **(note or {})}
 
     return _take_block(
         engine,
         booking_id=booking_id,
         host_did=host_did,
-        from_state="held",
+        from_state=state,
         search=(search_start, search_end),
         choose=choose,
         values=values,
         version=version,
-        audit=("hold_moved", audit_detail),
+        audit=(action, audit_detail),
     )
 
 

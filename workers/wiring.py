@@ -25,6 +25,7 @@ def add_booking_parts(parts: WorkerParts, settings: Settings, engine: Engine, cl
         bookings.screen_request,
         bookings.match_and_hold,
         bookings.recheck_hold,
+        bookings.reschedule_booking,
         bookings.record_transition,
         sweep.sweep_expired_holds,
     ]

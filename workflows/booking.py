@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
         MatchHoldInput,
         RecheckInput,
         RecheckResult,
+        RescheduleInput,
+        RescheduleJob,
         RespondInput,
         Screening,
         SideEffect,
@@ -81,6 +83,7 @@ class BookingWorkflow:
         self._effects: list[asyncio.Future[None]] = []
         self._hold_seconds = 0
         self._recheck_due = False  # a calendar_changed signal arrived; the held loop re-checks
+        self._rescheduled = False
 
     # ------------------------------------------------------------------ run
 
@@ -133,14 +136,7 @@ class BookingWorkflow:
             self._notify("request_received")
 
         await self._wait_for_confirmations()
-        if s.state == st.CONFIRMED and s.start is not None and s.end is not None:
-            reminder_at = s.start - timedelta(minutes=request.reminder_minutes_before)
-            if request.reminder_minutes_before > 0 and reminder_at > workflow.now():
-                await self._wait_until(lambda: s.state != st.CONFIRMED, reminder_at)
-                if s.state == st.CONFIRMED:
-                    self._notify("reminder")
-            # Stay reachable for a cancel until the meeting is over.
-            await self._wait_until(lambda: s.state != st.CONFIRMED, s.end)
+        await self._attend()
         await workflow.wait_condition(workflow.all_handlers_finished)
         # Side effects started by this booking finish (or exhaust their retries) before it closes.
         await asyncio.gather(*self._effects)
@@ -163,6 +159,29 @@ class BookingWorkflow:
                     st.EXPIRED, "hold_expired", reason="the hold expired before it was confirmed"
                 )
                 await self._side_effect("notify", "enqueue_notifications", "expired")
+
+    async def _attend(self) -> None:
+        """Confirmed: remind both people before the meeting, and stay reachable for a cancel or a
+        reschedule until it is over (a reschedule starts the wait again from the new time)."""
+        s = self._s
+        before = timedelta(minutes=s.request.reminder_minutes_before)
+        reminded: datetime | None = None
+        while s.state == st.CONFIRMED and s.start is not None and s.end is not None:
+            start = s.start
+
+            def changed(start: datetime = start) -> bool:
+                return s.state != st.CONFIRMED or s.start != start
+
+            reminder_at = start - before
+            if before > timedelta(0) and reminded != start and reminder_at > workflow.now():
+                await self._wait_until(changed, reminder_at)
+                if changed():
+                    continue
+                reminded = start
+                self._notify("reminder", occurrence=s.version if self._rescheduled else None)
+            await self._wait_until(changed, s.end)
+            if not changed():
+                return
 
     async def _recheck_hold(self) -> None:
         """The host's or guest's calendar changed over the held slot: keep it, move it, or end it."""
@@ -277,6 +296,53 @@ class BookingWorkflow:
             self._recheck_due = True
 
     @workflow.update
+    async def reschedule(self, cmd: RescheduleInput) -> BookingView:
+        async with self._lock:
+            self._refuse_now("reschedule", cmd.caller_did)
+            s = self._s
+            asked = replace(
+                s.request,
+                earliest=cmd.earliest,
+                latest=cmd.latest,
+                preferences=s.request.preferences if cmd.preferences is None else cmd.preferences,
+            )
+            try:
+                result: RecheckResult = await workflow.execute_activity(
+                    "reschedule_booking",
+                    RescheduleJob(asked, s.version + 1, caller_did=cmd.caller_did, reason=cmd.reason),
+                    result_type=RecheckResult,
+                    task_queue=self._queue("bookings"),
+                    start_to_close_timeout=timedelta(seconds=15),
+                    schedule_to_close_timeout=MATCH_DEADLINE,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError(
+                    "the calendars could not be read to find a new time; the booking keeps its time",
+                    type="CalendarUnavailable",
+                    non_retryable=True,
+                ) from err
+            if result.outcome != "moved" or result.start is None or result.end is None:
+                raise ApplicationError(
+                    f"{result.reason or 'no other slot is free'}: the booking keeps its time",
+                    type="NoSlotAvailable",
+                    non_retryable=True,
+                )
+            s.version += 1  # the activity wrote the moved row and its audit entry
+            s.start, s.end, s.explanation = result.start, result.end, result.explanation
+            s.updated_at = workflow.now()
+            self._rescheduled = True
+            step = f"rescheduled:{s.version}"
+            self._start_effect(self._side_effect("calendar", "update_calendar_events", step))
+            actor = role_of(cmd.caller_did, host_did=s.request.host_did, guest_did=s.request.guest_did)
+            self._notify("rescheduled", occurrence=s.version, actor=actor, reason=cmd.reason)
+        return self._view()
+
+    @reschedule.validator
+    def _validate_reschedule(self, cmd: RescheduleInput) -> None:
+        self._refuse_now("reschedule", cmd.caller_did)
+
+    @workflow.update
     async def matched(self) -> BookingView:
         """Answers once matching is over: held, or a terminal state with its reason."""
         await workflow.wait_condition(lambda: self._s.state != st.PENDING)
@@ -302,6 +368,8 @@ class BookingWorkflow:
             why, kind = "the hold has expired", "HoldExpired"
         if s.state == st.EXPIRED and role is not None:
             kind = "HoldExpired"
+        if why is None and command == "reschedule" and s.start is not None and workflow.now() >= s.start:
+            why = "the meeting has already started"
         if why is not None:
             raise ApplicationError(why, type=kind, non_retryable=True)
 
@@ -359,14 +427,15 @@ class BookingWorkflow:
         slow calendar provider or mail server has caught up."""
         self._effects.append(asyncio.ensure_future(effect))
 
-    def _notify(self, step: str, occurrence: int | None = None) -> None:
-        self._start_effect(self._mail(step, occurrence))
+    def _notify(self, step: str, occurrence: int | None = None, **about: Any) -> None:
+        self._start_effect(self._mail(step, occurrence, about))
 
-    async def _mail(self, step: str, occurrence: int | None = None) -> None:
+    async def _mail(self, step: str, occurrence: int | None, about: dict[str, Any]) -> None:
         """Write the step's outbox rows, then send them (each SMTP exchange may take up to 20 s).
-        A step that can repeat (a hold moved twice) names its `occurrence`, so each one is sent."""
+        A step that can repeat (a hold moved twice) names its `occurrence`, so each one is sent;
+        `about` (actor, reason) overrides what the messages would otherwise say."""
         prefs = self._s.request.preferences or {}
-        detail: dict[str, Any] = {"guestTimezone": prefs.get("timezone")}
+        detail: dict[str, Any] = {"guestTimezone": prefs.get("timezone"), **about}
         if occurrence is not None:
             detail["occurrence"] = occurrence
         await self._side_effect("notify", "enqueue_notifications", step, detail=detail)

@@ -1,4 +1,5 @@
-"""Booking methods: match, finalize, respond, cancel (workflow updates) and reads from the projection."""
+"""Booking methods: match, finalize, respond, cancel, reschedule (workflow updates) and reads
+from the projection."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from api.xrpc.inputs import (
 from clients.identity import IdentityResolver
 from clients.identity.errors import IdentityError
 from kernel.booking.ids import booking_id
-from kernel.booking.messages import BookingRequest, CommandInput, RespondInput
-from kernel.lexicon import LexiconValidationError, MatchInput, SlotOffer
+from kernel.booking.messages import BookingRequest, CommandInput, RescheduleInput, RespondInput
+from kernel.lexicon import LexiconValidationError, MatchInput, SlotOffer, parse_datetime
 from models import idempotency_store as idem
 from models.booking_store import to_view
 from models.tables import Booking, OfferIndex
@@ -216,6 +217,28 @@ async def cancel(
     """Host or guest cancels a held or confirmed booking."""
     command = CommandInput(caller.did, body.get("reason"))
     return await _command(state, session, caller, body["booking"], "cancel", command)
+
+
+@router.post(
+    "/xrpc/com.huddle.reschedule",
+    dependencies=[RateLimited],
+    openapi_extra=_json_body("com.huddle.reschedule"),
+)
+async def reschedule(
+    state: StateDep,
+    session: SessionDep,
+    caller: Caller,
+    body: dict[str, Any] = Depends(procedure_input("com.huddle.reschedule")),
+) -> dict[str, Any]:
+    """Host or guest moves a confirmed booking; Huddle picks the new time."""
+    earliest = parse_datetime(body["earliest"]) if "earliest" in body else None
+    latest = parse_datetime(body["latest"]) if "latest" in body else None
+    if earliest is not None and latest is not None and latest <= earliest:
+        raise XrpcError(400, "InvalidTimeRange", "latest: must be after earliest")
+    command = RescheduleInput(
+        caller.did, earliest, latest, preferences=body.get("preferences"), reason=body.get("reason")
+    )
+    return await _command(state, session, caller, body["booking"], "reschedule", command)
 
 
 # Reads are plain functions: FastAPI runs them on its thread pool, so DB I/O never blocks the event loop.

@@ -277,7 +277,7 @@ class OutboxSender:
 
     def _out_of_date(self, row: OutboxMessage, now: datetime) -> str | None:
         """Why this message would mislead if sent now (None: it still says something true)."""
-        if row.kind not in ("held", "hold_moved", "request_received", "confirmed", "reminder"):
+        if row.kind not in ("held", "hold_moved", "request_received", "confirmed", "rescheduled", "reminder"):
             return None  # declined, expired, cancelled, hold_lost: final, true whenever they arrive
         state = self.store.booking_state(row.booking_id)
         wanted = "held" if row.kind in ("held", "hold_moved", "request_received") else "confirmed"

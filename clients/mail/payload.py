@@ -21,6 +21,7 @@ STEP_STATE: dict[str, str] = {
     "held": "held",
     "hold_moved": "held",
     "hold_lost": "unavailable",
+    "rescheduled": "confirmed",
     "request_received": "held",
     "confirmed": "confirmed",
     "reminder": "confirmed",
@@ -85,7 +86,7 @@ def sequence_for(step: str, booking: Booking, history: History) -> int:
 
 def invitation_method(step: str, history: History) -> str | None:
     """REQUEST when a booking is confirmed; CANCEL when a booking that was confirmed is called off."""
-    if step == "confirmed":
+    if step in ("confirmed", "rescheduled"):
         return "REQUEST"
     if step == "cancelled" and history.was_confirmed:
         return "CANCEL"

@@ -26,6 +26,7 @@ KINDS = (
     "declined",
     "expired",
     "cancelled",
+    "rescheduled",
     "reminder",
 )
 
@@ -38,6 +39,7 @@ SUBJECTS = {
     "declined": "Declined: {{ title }} with {{ host_name }}, {{ short_when }}",
     "expired": "Expired: your hold for {{ title }} with {{ host_name }}",
     "cancelled": "Cancelled: {{ title }} with {{ other_name }}, {{ short_when }}",
+    "rescheduled": "Rescheduled: {{ title }} with {{ other_name }}, now {{ short_when }}",
     "reminder": "Reminder: {{ title }} with {{ other_name }}, {{ short_when }}",
 }
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from kernel.booking.states import CONFIRMED, HELD, PENDING
 
-Command = Literal["finalize", "approve", "decline", "cancel"]
+Command = Literal["finalize", "approve", "decline", "cancel", "reschedule"]
 
 
 def role_of(caller_did: str, *, host_did: str, guest_did: str) -> str | None:
@@ -55,5 +55,9 @@ def refusal(
             return "the booking is still being matched; cancel it once it is held"
         if state not in (HELD, CONFIRMED):
             return f"the booking is already {state}"
+        return None
+    if command == "reschedule":
+        if state != CONFIRMED:
+            return f"the booking is {state}; only a confirmed booking can be rescheduled"
         return None
     return f"unknown command {command!r}"

@@ -46,6 +46,17 @@ class RespondInput:
 
 
 @dataclass
+class RescheduleInput:
+    """com.huddle.reschedule: who asks, the range and preferences for the new time, and why."""
+
+    caller_did: str
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    preferences: dict[str, Any] | None = None  # None: the original request's
+    reason: str | None = None
+
+
+@dataclass
 class Screening:
     """What the workflow learns before matching: is the offer there, may this guest book it."""
 
@@ -85,6 +96,16 @@ class RecheckInput:
     version: int  # the projection version a moved hold gets
     hold_seconds: int
     awaiting: list[str] = field(default_factory=list)  # who must act on a moved hold
+
+
+@dataclass
+class RescheduleJob:
+    """Move a confirmed booking: `request` carries the new range and preferences."""
+
+    request: BookingRequest
+    version: int  # the projection version the moved booking gets
+    caller_did: str = ""
+    reason: str | None = None
 
 
 @dataclass

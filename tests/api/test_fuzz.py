@@ -22,6 +22,7 @@ AUTHED = (
     "com.huddle.finalize",
     "com.huddle.respond",
     "com.huddle.cancel",
+    "com.huddle.reschedule",
     "com.huddle.getBooking",
     "com.huddle.listBookings",
 )

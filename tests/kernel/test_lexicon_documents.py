@@ -13,6 +13,7 @@ METHODS = {
     "com.huddle.finalize": "procedure",
     "com.huddle.respond": "procedure",
     "com.huddle.cancel": "procedure",
+    "com.huddle.reschedule": "procedure",
     "com.huddle.getBooking": "query",
     "com.huddle.listBookings": "query",
 }
