@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 
 from activities.calendar_events import CalendarActivities
 from activities.connectors import ConnectorActivities
 from clients.calendar.connected import ConnectedCalendars
 from models.settings import Settings
+from workers.periodic import periodic_schedule
 from workflows.connector_maintenance import CalendarSyncWorkflow, ConnectorMaintenanceWorkflow
 from workflows.connector_messages import MaintenanceInput
 
@@ -48,22 +40,17 @@ def add_calendar_parts(parts: WorkerParts, settings: Settings, engine: Engine, c
 
 
 def calendar_schedules(settings: Settings) -> list[tuple[str, Schedule]]:
-    schedule_id = f"{settings.task_queue_prefix}-connector-maintenance"
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
+    """Refreshes access tokens and renews watch channels / subscriptions before they lapse."""
+    return [
+        periodic_schedule(
+            settings,
+            "connector-maintenance",
             ConnectorMaintenanceWorkflow.run,
             MaintenanceInput(),
-            id=f"{schedule_id}-run",
-            task_queue=settings.task_queue("calendar"),
-        ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(every=timedelta(seconds=settings.calendar_maintenance_interval_seconds))
-            ]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    return [(schedule_id, schedule)]
+            role="calendar",
+            every_seconds=settings.calendar_maintenance_interval_seconds,
+        )
+    ]
 
 
 def maintenance_workflow_id(settings: Settings, connector_id: int) -> str:

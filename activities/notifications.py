@@ -18,15 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 from temporalio import activity
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 from temporalio.exceptions import ApplicationError
 
 from clients.mail.outbox import OutboxSender, sender_from_settings
@@ -36,6 +28,7 @@ from models import booking_store as store
 from models.db import session_scope
 from models.settings import Settings
 from models.tables import Booking, OutboxMessage
+from workers.periodic import periodic_schedule
 from workflows.outbox_retry import OutboxRetryInput, OutboxRetryResult, OutboxRetryWorkflow
 
 if TYPE_CHECKING:
@@ -195,21 +188,16 @@ def add_notification_parts(parts: WorkerParts, settings: Settings, engine: Engin
 
 
 def outbox_retry_schedule(settings: Settings) -> tuple[str, Schedule]:
-    schedule_id = f"{settings.task_queue_prefix}-outbox-retry"
+    """Sends again what a transient SMTP failure left waiting; gives up on the stale."""
     request = OutboxRetryInput(
         retry_after_seconds=settings.outbox_retry_after_seconds,
         give_up_after_seconds=settings.outbox_give_up_after_seconds,
     )
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            OutboxRetryWorkflow.run,
-            request,
-            id=f"{schedule_id}-run",
-            task_queue=settings.task_queue("notify"),
-        ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.outbox_retry_interval_seconds))]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return periodic_schedule(
+        settings,
+        "outbox-retry",
+        OutboxRetryWorkflow.run,
+        request,
+        role="notify",
+        every_seconds=settings.outbox_retry_interval_seconds,
     )
-    return schedule_id, schedule

@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     web_session_max_age_seconds: int = 14 * 24 * 3600
     web_cookie_secure: bool | None = None  # Secure cookies; unset: when public_url is https
     web_status_poll_seconds: float = 2.0
+    # How often the housekeeping schedule (activities/housekeeping.py) deletes web sessions past
+    # web_session_max_age_seconds, expired refresh leases and expired idempotency keys.
+    housekeeping_interval_seconds: int = 3600
     # Where the admin pages link workflows to; empty: http://127.0.0.1:<temporal_ui_port>.
     temporal_ui_url: str = ""
 

@@ -2,43 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
 
 from activities.calendar_wiring import calendar_schedules
+from activities.housekeeping import housekeeping_schedule
 from activities.notifications import outbox_retry_schedule
 from models.settings import Settings
 from workers.firehose.index_role import drift_repair_schedule
+from workers.periodic import periodic_schedule
 from workflows.hold_sweep import HoldSweepWorkflow, SweepInput
 
 
 def hold_sweep_schedule(settings: Settings) -> tuple[str, Schedule]:
-    schedule_id = f"{settings.task_queue_prefix}-hold-sweep"
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            HoldSweepWorkflow.run,
-            SweepInput(grace_seconds=settings.hold_sweep_grace_seconds),
-            id=f"{schedule_id}-run",
-            task_queue=settings.task_queue("bookings"),
-        ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.hold_sweep_interval_seconds))]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    """Releases holds whose workflow is gone: a safety net behind each booking's own timer."""
+    return periodic_schedule(
+        settings,
+        "hold-sweep",
+        HoldSweepWorkflow.run,
+        SweepInput(grace_seconds=settings.hold_sweep_grace_seconds),
+        role="bookings",
+        every_seconds=settings.hold_sweep_interval_seconds,
     )
-    return schedule_id, schedule
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
@@ -49,6 +39,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> list[str]:
         outbox_retry_schedule(settings),
         *calendar_schedules(settings),
         drift_repair_schedule(settings),
+        housekeeping_schedule(settings),
     ):
         try:
             await client.create_schedule(schedule_id, schedule)

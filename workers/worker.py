@@ -33,6 +33,7 @@ class WorkerParts:
 def worker_parts(settings: Settings, engine: Engine, client: Client) -> WorkerParts:
     """Wire workflows and activities (with their clients injected) to the task queue roles."""
     from activities.calendar_wiring import add_calendar_parts
+    from activities.housekeeping import add_housekeeping_parts
     from activities.notifications import add_notification_parts
     from workers.firehose.index_role import add_index_parts
     from workers.wiring import add_booking_parts  # wiring imports WorkerParts from here
@@ -46,6 +47,7 @@ def worker_parts(settings: Settings, engine: Engine, client: Client) -> WorkerPa
     add_index_parts(parts, settings, engine, client)
     add_calendar_parts(parts, settings, engine, client)
     add_notification_parts(parts, settings, engine, client)
+    add_housekeeping_parts(parts, settings, engine)
     return parts
 
 

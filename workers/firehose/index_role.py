@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import Engine
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-)
+from temporalio.client import Client, Schedule
 
 from activities.indexing import IndexingActivities
 from clients.repo_reader import RepoRefresher, reader_from_settings
 from models.settings import Settings
+from workers.periodic import periodic_schedule
 from workers.worker import WorkerParts
 from workflows.drift_repair import DriftRepairInput, DriftRepairWorkflow
 
@@ -29,17 +20,12 @@ def add_index_parts(parts: WorkerParts, settings: Settings, engine: Engine, clie
 
 
 def drift_repair_schedule(settings: Settings) -> tuple[str, Schedule]:
-    schedule_id = f"{settings.task_queue_prefix}-drift-repair"
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            DriftRepairWorkflow.run,
-            DriftRepairInput(),
-            id=f"{schedule_id}-run",
-            task_queue=settings.task_queue("index"),
-        ),
-        spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.drift_repair_interval_seconds))]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    """Re-reads known repos from their PDS, mending whatever the stream missed."""
+    return periodic_schedule(
+        settings,
+        "drift-repair",
+        DriftRepairWorkflow.run,
+        DriftRepairInput(),
+        role="index",
+        every_seconds=settings.drift_repair_interval_seconds,
     )
-    return schedule_id, schedule
