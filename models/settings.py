@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         description="A worker's /metrics and /debug/tracez port; 0: none; unset: 9464 in dev mode.",
     )
     worker_metrics_host: str = "127.0.0.1"
+    firehose_metrics_port: int | None = Field(
+        default=None,
+        description="`huddle firehose`'s /metrics and /debug/tracez port (on worker_metrics_host); "
+        "0: none; unset: 9465 in dev mode.",
+    )
     trace_slow_ms: float = 500.0
     debug_peer_urls: str = Field(
         default="",

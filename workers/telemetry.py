@@ -48,6 +48,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from clients.calltrace import CALL_DURATION_BUCKETS, CALL_DURATION_METRIC
 from models.settings import Settings
 
 log = logging.getLogger("huddle.telemetry")
@@ -96,10 +97,10 @@ def booking_transition(state: str, action: str) -> None:
 
 
 def counts_holds(
-    lost_race: type[Exception], action: str = "held"
+    lost_race: type[Exception], action: str | None = "held"
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate `place_hold` / `move_hold`: a placed hold counts as a transition to held (with
-    `action`), `lost_race` as a conflict."""
+    """Decorate `place_hold` / `move_booking`: `lost_race` counts as a conflict, and with an
+    `action` a placed hold counts as a transition to held."""
 
     def decorate(place: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(place)
@@ -109,7 +110,7 @@ def counts_holds(
             except lost_race:
                 instruments().hold_conflicts.add(1)
                 raise
-            if placement is not None:
+            if placement is not None and action is not None:
                 booking_transition("held", action)
             return placement
 
@@ -419,7 +420,11 @@ def configure_telemetry(settings: Settings, service: str) -> Telemetry:
                 View(
                     instrument_name="huddle_match_latency_seconds",
                     aggregation=ExplicitBucketHistogramAggregation(MATCH_LATENCY_BUCKETS),
-                )
+                ),
+                View(
+                    instrument_name=CALL_DURATION_METRIC,
+                    aggregation=ExplicitBucketHistogramAggregation(CALL_DURATION_BUCKETS),
+                ),
             ],
         )
         metrics.set_meter_provider(meter_provider)
@@ -439,6 +444,7 @@ def current_telemetry() -> Telemetry | None:
 
 
 DEV_WORKER_METRICS_PORT = 9464
+DEV_FIREHOSE_METRICS_PORT = 9465
 
 
 def worker_metrics_port(settings: Settings) -> int:
@@ -448,18 +454,28 @@ def worker_metrics_port(settings: Settings) -> int:
     return DEV_WORKER_METRICS_PORT if settings.dev_mode else 0
 
 
+def firehose_metrics_port(settings: Settings) -> int:
+    """The firehose consumer's metrics port: the setting, or 9465 in dev mode (beside the worker's)."""
+    if settings.firehose_metrics_port is not None:
+        return settings.firehose_metrics_port
+    return DEV_FIREHOSE_METRICS_PORT if settings.dev_mode else 0
+
+
 def debug_peers(settings: Settings) -> list[str]:
-    """Worker debug endpoints whose spans the API's `/debug/tracez?trace=` adds to its own."""
+    """Worker and firehose debug endpoints whose spans the API's `/debug/tracez?trace=` adds."""
     peers = [u.strip().rstrip("/") for u in settings.debug_peer_urls.split(",") if u.strip()]
-    port = worker_metrics_port(settings)
-    if not peers and settings.dev_mode and port:
-        peers = [f"http://{settings.worker_metrics_host}:{port}"]
+    if not peers and settings.dev_mode:
+        ports = (worker_metrics_port(settings), firehose_metrics_port(settings))
+        peers = [f"http://{settings.worker_metrics_host}:{port}" for port in ports if port]
     return peers
 
 
-def serve_worker_metrics(telemetry: Telemetry, settings: Settings) -> ThreadingHTTPServer | None:
-    """`/metrics` and `/debug/tracez` of a worker on its metrics port; a taken port is only logged."""
-    port = worker_metrics_port(settings)
+def serve_worker_metrics(
+    telemetry: Telemetry, settings: Settings, port: int | None = None
+) -> ThreadingHTTPServer | None:
+    """`/metrics` and `/debug/tracez` of a worker (or of `port`, e.g. the firehose consumer's) on
+    `worker_metrics_host`; a taken port is only logged."""
+    port = worker_metrics_port(settings) if port is None else port
     if not port:
         return None
     registry = telemetry.registry()
@@ -497,5 +513,5 @@ def serve_worker_metrics(telemetry: Telemetry, settings: Settings) -> ThreadingH
         return None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="huddle-metrics", daemon=True).start()
-    log.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, port)
+    log.info("%s metrics on http://%s:%s/metrics", telemetry.service, settings.worker_metrics_host, port)
     return server

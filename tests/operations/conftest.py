@@ -35,6 +35,7 @@ async def traced_api(settings: Settings, engine: Engine, pds_peer: PdsPeer) -> A
             "handle_resolver_urls": pds_peer.pds_url,
             "hold_seconds_override": 60,
             "worker_metrics_port": 0,  # no peer on 127.0.0.1:9464: the workers share this process
+            "firehose_metrics_port": 0,  # nor a firehose consumer on 9465
         }
     )
     configure_telemetry(settings, "test")

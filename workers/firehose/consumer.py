@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Engine
 
 from clients.repo_reader import RepoRefresher, RepoUnavailable
 from models import index_store
-from models.index_store import AccountUpdate, Commit, Event, IdentityUpdate, WriteOutcome
+from models.index_store import AccountUpdate, Commit, Event, IdentityUpdate, SnapshotOutcome, WriteOutcome
 from models.settings import Settings
 from workers.firehose import cursor_store
 from workers.firehose.backoff import Backoff
@@ -38,6 +40,7 @@ from workers.firehose.metrics import FirehoseMetrics
 from workers.firehose.transport import HandshakeError, MessageStream, StreamClosed, open_stream
 
 log = logging.getLogger("huddle.firehose")
+_tracer = trace.get_tracer("huddle.firehose")
 
 SUBSCRIBE_REPOS = "com.atproto.sync.subscribeRepos"
 _HEALTHY_SECONDS = 30.0
@@ -342,18 +345,38 @@ class FirehoseConsumer:
         if save_cursor:
             self._events_since_save = 0
             self._last_save = now
-        self.metrics.frames(self.filter.counts, self.filter.frames)
+        frames = self.filter.frames
+        self.metrics.frames(self.filter.counts, frames)
         self.filter.counts.clear()
         self.filter.frames = 0
-        self._inflight = asyncio.create_task(self._write(batch, seq, save_cursor and seq is not None))
+        self._inflight = asyncio.create_task(
+            self._write(batch, seq, save_cursor and seq is not None, frames=frames)
+        )
 
-    async def _write(self, batch: list[Event], seq: int | None, save_cursor: bool) -> None:
+    async def _write(
+        self, batch: list[Event], seq: int | None, save_cursor: bool, *, frames: int = 0
+    ) -> None:
         def cursor(session: object) -> None:
             cursor_store.save(session, self.source, seq)  # type: ignore[arg-type]
 
-        outcome = await self._run_write(
-            lambda: index_store.apply_events(self.engine, batch, also=cursor if save_cursor else None)
-        )
+        # One span per batch (every flush_seconds at most), never per event: the hot path stays cheap.
+        with _tracer.start_as_current_span(
+            "firehose batch",
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "huddle.firehose.frames": frames,
+                "huddle.firehose.events": len(batch),
+                "huddle.firehose.seq": seq if seq is not None else -1,
+                "huddle.firehose.cursor_saved": save_cursor,
+            },
+        ) as span:
+            outcome = await self._run_write(
+                lambda: index_store.apply_events(self.engine, batch, also=cursor if save_cursor else None)
+            )
+            if outcome is not None:
+                span.set_attribute("huddle.firehose.writes", sum(outcome.counts.values()))
+                span.set_attribute("huddle.firehose.rejected", sum(outcome.rejected_reasons.values()))
+                span.set_attribute("huddle.firehose.repos_to_read", len(outcome.resync))
         if seq is not None:
             self._committed_seq = seq
         if save_cursor:
@@ -412,7 +435,9 @@ class FirehoseConsumer:
             self._fetching += 1
             try:
                 loop = asyncio.get_running_loop()
-                outcome = await loop.run_in_executor(self._fetch_pool, refresher.refresh, did)
+                outcome = await loop.run_in_executor(
+                    self._fetch_pool, _traced_refresh, refresher, did, reason
+                )
                 self._after_write(outcome)
                 log.debug("re-read %s (%s)", did, reason)
             except RepoUnavailable as exc:
@@ -462,3 +487,9 @@ class FirehoseConsumer:
 
     async def _log_stats(self) -> None:
         log.info("firehose %s: %s", self.source, self.metrics.summary())
+
+
+def _traced_refresh(refresher: RepoRefresher, did: str, reason: str) -> SnapshotOutcome:
+    """A repo read on a fetch thread, as one span: its PDS calls become its children."""
+    with _tracer.start_as_current_span("firehose repo read", attributes={"huddle.firehose.reason": reason}):
+        return refresher.refresh(did)
