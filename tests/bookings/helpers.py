@@ -14,7 +14,7 @@ from api.booking_commands import request_booking
 from kernel.booking.ids import booking_id
 from kernel.booking.messages import BookingRequest
 from kernel.lexicon.views import BookingView
-from models.db import session_scope
+from models.db import serialized_write
 from models.settings import Settings
 from models.tables import AuditEntry, Booking, GraphEdge, OfferIndex, OutboxMessage, User
 from models.types import utcnow
@@ -56,7 +56,7 @@ def seed_offer(
 ) -> str:
     rkey = "3k" + uuid.uuid4().hex[:11]
     uri = f"at://{host}/com.huddle.slotOffer/{rkey}"
-    with session_scope(engine) as session:
+    with serialized_write(engine) as session:  # read-then-write: BEGIN IMMEDIATE on SQLite
         if session.get(User, host) is None:
             session.add(User(did=host, handle="host.test", email=host_email))
         session.add(
@@ -76,7 +76,7 @@ def seed_offer(
 
 
 def follow(engine: Engine, author: str, subject: str) -> None:
-    with session_scope(engine) as session:
+    with serialized_write(engine) as session:  # read-then-write: BEGIN IMMEDIATE on SQLite
         session.add(
             GraphEdge(
                 uri=f"at://{author}/app.bsky.graph.follow/{uuid.uuid4().hex[:13]}",

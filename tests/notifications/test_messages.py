@@ -160,6 +160,7 @@ def test_every_kind_renders_text_and_html_for_its_recipients(
         "declined": ("held", "declined"),
         "expired": ("held", "expired"),
         "cancelled": ("held", "confirmed", "cancelled"),
+        "rescheduled": ("held", "confirmed"),
     }[kind]
     booking = seed_booking(engine, states=states, reason="no longer needed")
     activities(engine, settings).enqueue_notifications(effect(booking, kind))
@@ -171,7 +172,7 @@ def test_every_kind_renders_text_and_html_for_its_recipients(
         assert "None" not in text and "None" not in html
         assert "(America/New_York, EST)" in text
         assert message["X-Huddle-Kind"] == kind and message["X-Huddle-Booking"] == booking
-        assert (calendar_part(message) is not None) == (kind in ("confirmed", "cancelled"))
+        assert (calendar_part(message) is not None) == (kind in ("confirmed", "cancelled", "rescheduled"))
 
 
 def test_unknown_or_undeliverable_addresses_are_skipped_and_audited(
