@@ -163,12 +163,22 @@ async def start_oauth(
     return {"authorizationUrl": url, "expiresAt": expires_at.isoformat()}
 
 
-@router.get("/oauth/calendar/{provider}/callback", include_in_schema=False, response_model=None)
+@router.api_route(
+    "/oauth/calendar/{provider}/callback",
+    methods=["GET", "POST"],
+    include_in_schema=False,
+    response_model=None,
+)
 async def oauth_callback(provider: str, request: Request, state: StateDep) -> Any:
-    """Where Google or Microsoft send the owner back: finish the connect flow."""
+    """Where Google (a redirect, GET) or Microsoft (form_post, POST) send the owner back: finish
+    the connect flow. No cookie is needed (a cross-site POST carries no SameSite=Lax cookie): the
+    single-use state, stored server-side, and PKCE bind the answer to the flow that asked."""
     if provider not in ("google", "microsoft"):
         raise XrpcError(404, "NotFound", "no such provider")
     params = dict(request.query_params)
+    if request.method == "POST":
+        form = await request.form()
+        params |= {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         done = await run_in_threadpool(_flows(state).finish, provider, params)
     except ConnectRefused as exc:

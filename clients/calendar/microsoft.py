@@ -273,8 +273,10 @@ class MicrosoftOAuth:
 
     def start(self, *, redirect_uri: str, state: str, login_hint: str | None = None) -> dict[str, Any]:
         """An auth code flow (PKCE, nonce, state); the caller keeps it until the redirect comes back."""
+        # form_post (RFC 9700 §4.3.1): the code comes back in a POST body, never in a URL that
+        # browser history, proxies' logs or a Referer could keep.
         flow = self.app(msal.SerializableTokenCache()).initiate_auth_code_flow(
-            SCOPES, redirect_uri=redirect_uri, state=state, login_hint=login_hint
+            SCOPES, redirect_uri=redirect_uri, state=state, login_hint=login_hint, response_mode="form_post"
         )
         return dict(flow)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -64,8 +66,10 @@ class Owner:
             follow_redirects=False,
             verify=ssl.create_default_context(cafile=str(tls.ca)),
         )
-        assert consent.status_code == 302, consent.text
-        back = httpx.get(consent.headers["location"], timeout=30)
+        # Microsoft answers with a page that POSTs the code back (response_mode=form_post).
+        assert consent.status_code == 200, consent.text
+        action, fields = posted_form(consent.text)
+        back = httpx.post(action, data=fields, timeout=30)
         assert back.status_code == 200, back.text
         return dict(back.json()["connector"])
 
@@ -109,3 +113,11 @@ def active_channels(engine: Engine, connector_id: int) -> list[CalendarChannel]:
                 )
             )
         )
+
+
+def posted_form(page: str) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields of the auto-submitting form a form_post answer carries."""
+    action = re.search(r'<form[^>]* action="([^"]+)"', page)
+    assert action is not None, page
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    return html.unescape(action.group(1)), {k: html.unescape(v) for k, v in fields.items()}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.calendars.helpers import Owner
+from tests.calendars.helpers import Owner, posted_form
 from tests.emulators.fixtures import Radicale, radicale_calendars
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.graph import GraphEmulator
@@ -64,6 +66,23 @@ def test_microsoft_connect_keeps_the_msal_cache(
     assert view["busyCalendars"] == [default] and view["eventCalendar"] == default
     assert sorted(c["name"] for c in view["calendars"]) == ["Calendar", "Work"]
     _no_secrets(view)
+
+
+def test_microsoft_sends_the_code_back_in_a_post_body_once(
+    owner: Owner, graph: GraphEmulator, tls_files: TlsFiles
+) -> None:
+    upn = f"host-{uuid.uuid4().hex[:8]}@contoso.test"
+    graph.add_user(upn)
+    start = owner.call("com.huddle.connector.startOAuth", {"provider": "microsoft"}).json()
+    assert parse_qs(urlsplit(start["authorizationUrl"]).query)["response_mode"] == ["form_post"]
+    graph.login_as = upn
+    page = httpx.get(start["authorizationUrl"], verify=ssl.create_default_context(cafile=str(tls_files.ca)))
+    action, fields = posted_form(page.text)
+    assert "code" in fields and "code=" not in action  # the code is in no URL
+    assert httpx.post(action, data=fields, timeout=30).status_code == 200
+    replay = httpx.post(action, data=fields, timeout=30)
+    assert replay.status_code == 400 and replay.json()["error"] == "ConnectFailed"
+    assert [c["account"] for c in owner.connectors()] == [upn]
 
 
 def test_caldav_connect_discovers_calendars_and_refuses_wrong_passwords(

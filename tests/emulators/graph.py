@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import time
@@ -27,7 +28,7 @@ from urllib.parse import urlencode
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.base import ProviderEmulator, post_status, s256, token_request
@@ -309,6 +310,8 @@ class GraphEmulator(ProviderEmulator[tuple[str, dict[str, Any]]]):
                 "expires": time.time() + 600,
             }
         params = {"code": code, "state": q.get("state", ""), "session_state": str(uuid.uuid4())}
+        if q.get("response_mode") == "form_post":
+            return _form_post(redirect, params)
         return RedirectResponse(f"{redirect}?{urlencode(params)}", 302)
 
     async def token(self, request: Request) -> Response:
@@ -731,6 +734,22 @@ class GraphEmulator(ProviderEmulator[tuple[str, dict[str, Any]]]):
     def _deliver(self, http: httpx.Client, item: tuple[str, dict[str, Any]]) -> dict[str, Any] | None:
         url, payload = item
         return {"url": url, "payload": payload, "status": post_status(http, url, json=payload)}
+
+
+def _form_post(action: str, params: dict[str, str]) -> HTMLResponse:
+    """response_mode=form_post: the code comes back as a page whose form the browser POSTs at once
+    (what login.microsoftonline.com answers), so it never lands in a URL, a log or a Referer."""
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}" />' for k, v in params.items()
+    )
+    body = (
+        "<html><head><title>Working...</title></head><body>"
+        f'<form method="POST" name="hiddenform" action="{html.escape(action)}">{fields}'
+        "<noscript><p>Script is disabled. Click Submit to continue.</p>"
+        '<input type="submit" value="Submit" /></noscript></form>'
+        "<script>document.forms[0].submit()</script></body></html>"
+    )
+    return HTMLResponse(body)
 
 
 def _aad_error(status: int, error: str, description: str, code: int) -> JSONResponse:
