@@ -33,7 +33,7 @@ from api.web.pages import (
 )
 from api.xrpc.bookings import run_match
 from clients.identity import IdentityError
-from kernel.booking.messages import CommandInput
+from kernel.booking.messages import CommandInput, RescheduleInput
 from kernel.lexicon import BookingView
 from models.tables import Booking, OfferIndex, User
 
@@ -43,6 +43,7 @@ NOTICES = {
     "signed-out": "You are signed out.",
     "finalized": "Done: you confirmed the time.",
     "cancelled": "The meeting is cancelled.",
+    "rescheduled": "Moved: Huddle found another time and sent you both an updated invitation.",
 }
 
 
@@ -298,6 +299,7 @@ def booking_status(
         says=words.state_words(view.state),
         can_finalize=view.state == "held" and "guest" in view.awaiting and user.did == row.guest_did,
         can_cancel=view.state in ("held", "confirmed"),
+        can_reschedule=view.state == "confirmed",
         live=view.state in ("pending", "held"),
         notice=NOTICES.get(notice),
     )
@@ -342,3 +344,14 @@ async def cancel(
     reason = str(form.get("reason", "")).strip()[:1000] or None
     await _command(web, state, booking_id, "cancel", CommandInput(user.did, reason))
     return redirect(request, f"/bookings/{booking_id}?notice=cancelled")
+
+
+@router.post("/bookings/{booking_id}/reschedule")
+async def reschedule(
+    request: Request, state: StateDep, web: WebDep, user: UserDep, form: CheckedForm, booking_id: str
+) -> Response:
+    """Guest or host asks for another time; Huddle picks it (or says none is free)."""
+    await run_in_threadpool(participant_booking, web, user, booking_id)
+    reason = str(form.get("reason", "")).strip()[:300] or None
+    await _command(web, state, booking_id, "reschedule", RescheduleInput(user.did, reason=reason))
+    return redirect(request, f"/bookings/{booking_id}?notice=rescheduled")

@@ -39,7 +39,7 @@ from api.web.pages import (
 from api.web.preview import next_free_slots
 from api.web.state import WebState
 from clients.oauth import OAuthError, PdsRequestError, SessionExpired, StoredSession
-from kernel.booking.messages import CommandInput, RespondInput
+from kernel.booking.messages import CommandInput, RescheduleInput, RespondInput
 from kernel.lexicon import BOOKING_STATES
 from models.tables import Booking, CalendarConnector, OfferIndex, User
 from models.types import utcnow
@@ -52,6 +52,7 @@ NOTICES = {
     "approved": "Approved: the meeting is confirmed.",
     "declined": "Declined: the guest is told.",
     "cancelled": "The meeting is cancelled.",
+    "rescheduled": "Moved: Huddle found another time and sent you both an updated invitation.",
 }
 
 
@@ -334,6 +335,7 @@ def host_booking(request: Request, web: WebDep, user: UserDep, booking_id: str) 
         says=words.state_words(view.state),
         can_respond=view.state == "held" and "host" in view.awaiting,
         can_cancel=view.state in ("held", "confirmed"),
+        can_reschedule=view.state == "confirmed",
         live=view.state in ("pending", "held"),
         notice=NOTICES.get(request.query_params.get("notice", "")),
     )
@@ -378,6 +380,17 @@ async def cancel(
     reason = str(form.get("reason", "")).strip()[:1000] or None
     await _command(state, booking_id, "cancel", CommandInput(user.did, reason))
     return redirect(request, f"/host/bookings/{booking_id}?notice=cancelled")
+
+
+@router.post("/bookings/{booking_id}/reschedule")
+async def reschedule(
+    request: Request, state: StateDep, web: WebDep, user: UserDep, form: CheckedForm, booking_id: str
+) -> Response:
+    """The host asks for another time; Huddle picks it (or says none is free)."""
+    await run_in_threadpool(participant_booking, web, user, booking_id)
+    reason = str(form.get("reason", "")).strip()[:300] or None
+    await _command(state, booking_id, "reschedule", RescheduleInput(user.did, reason=reason))
+    return redirect(request, f"/host/bookings/{booking_id}?notice=rescheduled")
 
 
 # ---------------------------------------------------------------- preview

@@ -144,6 +144,16 @@ async def test_host_publishes_guest_books_host_approves_both_see_it_confirmed(
         row = session.get(Booking, booking_id)
     assert row is not None and row.state == "confirmed" and row.guest_email == "guest@example.test"
 
+    # ---- the guest asks for another time: Huddle picks it, the meeting stays confirmed
+    await gp.get_by_role("button", name="Find another time").click()
+    await expect(gp.get_by_role("status")).to_contain_text("Huddle found another time")
+    await expect(gp.get_by_role("heading", name=re.compile("Confirmed"))).to_be_visible()
+    await shots.take(gp, "status-rescheduled")
+    with Session(web.engine) as session:
+        moved = session.get(Booking, booking_id)
+    assert moved is not None and moved.state == "confirmed"
+    assert moved.start_at is not None and moved.start_at != row.start_at
+
     mobile = await web.new_page(viewport={"width": 390, "height": 844}, timezone_id="America/New_York")
     await web.sign_in(mobile, guest)
     await mobile.goto(f"{web.url}/bookings/{booking_id}")
