@@ -48,7 +48,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session committed on success and rolled back on error."""
+    """A write session, committed on success and rolled back on error.
+
+    On SQLite it begins with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
+    fails at once ("database is locked", SQLITE_BUSY_SNAPSHOT) when another connection committed
+    in between — the busy timeout does not help there. Taking the write lock up front makes it
+    wait its turn instead. Nothing slow (network, Temporal) may run inside one; reads that write
+    nothing use a plain Session.
+    """
+    if engine.dialect.name == "sqlite":
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
@@ -60,12 +69,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def serialized_write(engine: Engine) -> Iterator[Session]:
-    """A write transaction no other writer can interleave with on SQLite (BEGIN IMMEDIATE).
+    """A write transaction no other writer can interleave with on SQLite (BEGIN IMMEDIATE): the
+    same as `session_scope`, named so for callers whose correctness relies on it (check, then insert).
 
     On Postgres this is an ordinary transaction: constraints there (the bookings exclusion
     constraint) are the guard, so no table lock is taken.
     """
-    if engine.dialect.name == "sqlite":
-        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     with session_scope(engine) as session:
         yield session

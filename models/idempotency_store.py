@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
 
 from models.db import session_scope
 from models.tables import IdempotencyRecord
@@ -64,8 +63,7 @@ def remember(engine: Engine, key: str, status: int, response: dict[str, Any]) ->
 
 def forget(engine: Engine, key: str) -> None:
     """Drop a claim whose call failed before answering, so a retry may run it again."""
-    with Session(engine) as session:
+    with session_scope(engine) as session:
         row = session.get(IdempotencyRecord, key)
         if row is not None and row.response is None:
             session.delete(row)
-            session.commit()
