@@ -255,8 +255,13 @@ async def update_connector(
     if event is not None and event not in writable:
         raise XrpcError(400, "InvalidRequest", "eventCalendar: the account cannot write to that calendar")
     accounts = CalendarAccounts(state.settings, state.engine)
-    accounts.store.choose_calendars(row.id, busy=list(dict.fromkeys(busy)), event=event)
-    _cache(state).invalidate(row.id)
+    connector_id = row.id
+
+    def choose() -> None:  # writes, on the thread pool: never wait on the database on the event loop
+        accounts.store.choose_calendars(connector_id, busy=list(dict.fromkeys(busy)), event=event)
+        _cache(state).invalidate(connector_id)
+
+    await run_in_threadpool(choose)
     await _maintain(state, row.id)
     with Session(state.engine) as session:
         fresh = session.get(CalendarConnector, row.id)
@@ -278,14 +283,19 @@ async def delete_connector(
         await run_in_threadpool(push.stop_all, row)
     except ProviderError as exc:  # the channels expire on their own; their notifications are refused
         log.info("stopping channels of connector %s failed: %s", row.id, exc)
+    await run_in_threadpool(_forget_connector, state, row.id)
+    return {}
+
+
+def _forget_connector(state: AppState, connector_id: int) -> None:
+    """Delete a connector and everything kept for it, in one transaction."""
     with session_scope(state.engine) as session:
         for table in (CalendarChannel, CalendarSyncState, CalendarBusyCache, CalendarConnectorDetail):
-            for item in session.exec(select(table).where(table.connector_id == row.id)):  # type: ignore[attr-defined]
+            for item in session.exec(select(table).where(table.connector_id == connector_id)):  # type: ignore[attr-defined]
                 session.delete(item)
-        connector = session.get(CalendarConnector, row.id)
+        connector = session.get(CalendarConnector, connector_id)
         if connector is not None:
             session.delete(connector)
-    return {}
 
 
 def _cache(state: AppState) -> BusyCache:

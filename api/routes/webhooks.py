@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session, select
 from temporalio.common import WorkflowIDConflictPolicy
@@ -48,6 +49,21 @@ def _channel(session: Session, channel_id: str, provider: str) -> CalendarChanne
     if row is None or row.provider != provider or row.state != "active":
         return None
     return row
+
+
+# The database helpers below are plain functions run on the thread pool: a handler must never wait
+# on the database (SQLite's write lock, a busy pool) on the event loop that serves every request.
+def _google_channel(state: AppState, channel_id: str) -> CalendarChannel | None:
+    with Session(state.engine) as session:
+        return _channel(session, channel_id, "google")
+
+
+def _mark_stopped(state: AppState, channel: CalendarChannel) -> None:
+    with session_scope(state.engine) as session:
+        row = session.get(CalendarChannel, channel.id)
+        if row is not None:
+            row.state = "stopped"
+            session.add(row)
 
 
 def _invalidate(state: AppState, connector_id: int) -> None:
@@ -87,8 +103,7 @@ async def google_notification(
     """A Google channel message: `sync` is acknowledged, `exists`/`not_exists` mean a change."""
     if not channel_id or not resource_state:
         return _counted("google", "malformed", _refused(400, "not a Google push notification"))
-    with Session(state.engine) as session:
-        channel = _channel(session, channel_id, "google")
+    channel = await run_in_threadpool(_google_channel, state, channel_id)
     if channel is None:
         return _counted("google", "unknown_channel", _refused(404, "unknown channel"))
     if token is None or not matches(token, channel.token_digest):
@@ -97,7 +112,7 @@ async def google_notification(
         return _counted("google", "refused", _refused(403, "the channel watches another resource"))
     if resource_state == "sync":
         return _counted("google", "sync", Response(status_code=200))
-    _invalidate(state, channel.connector_id)
+    await run_in_threadpool(_invalidate, state, channel.connector_id)
     try:
         await _announce(
             state, ChangeNotice(connector_id=channel.connector_id, calendar_id=channel.calendar_id)
@@ -125,7 +140,7 @@ async def microsoft_notification(
     for item in items:
         if not isinstance(item, dict):
             continue
-        channel = _subscription(state, item)
+        channel = await run_in_threadpool(_subscription, state, item)
         if channel is None:
             continue
         accepted += 1
@@ -174,24 +189,20 @@ async def _handle_graph(state: AppState, channel: CalendarChannel, item: dict[st
         await _maintain_now(state, connector_id)  # renewing the subscription reauthorizes it
         return
     if lifecycle == "subscriptionRemoved":
-        with session_scope(state.engine) as session:
-            row = session.get(CalendarChannel, channel.id)
-            if row is not None:
-                row.state = "stopped"
-                session.add(row)
-        _invalidate(state, connector_id)
+        await run_in_threadpool(_mark_stopped, state, channel)
+        await run_in_threadpool(_invalidate, state, connector_id)
         await _maintain_now(state, connector_id)
         await _announce(
             state, ChangeNotice(connector_id=connector_id, calendar_id=channel.calendar_id, unknown=True)
         )
         return
     if lifecycle == "missed":
-        _invalidate(state, connector_id)
+        await run_in_threadpool(_invalidate, state, connector_id)
         await _announce(
             state, ChangeNotice(connector_id=connector_id, calendar_id=channel.calendar_id, unknown=True)
         )
         return
-    _invalidate(state, connector_id)
+    await run_in_threadpool(_invalidate, state, connector_id)
     data = item.get("resourceData") or {}
     event_id = data.get("id") if isinstance(data, dict) else None
     deleted = item.get("changeType") == "deleted"
