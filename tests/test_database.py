@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,3 +88,47 @@ def test_postgres_refuses_overlapping_held_bookings(postgres_url: str) -> None:
         held = s.exec(select(Booking.id).where(Booking.host_did == host, Booking.state == "held")).all()
     assert sorted(held) == ["b1", "b4"]
     engine.dispose()
+
+
+def test_read_then_write_transactions_wait_for_each_other(engine: Engine) -> None:
+    """Two writers, one reading first: neither fails, both writes are kept. (On SQLite a deferred
+    transaction that read before another connection committed fails at once with "database is
+    locked", whatever the busy timeout: session_scope takes the write lock up front.)"""
+    from models.tables import User
+
+    with session_scope(engine) as session:
+        session.add(User(did="did:plc:reader", handle="before.test"))
+    read = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            with session_scope(engine) as session:
+                row = session.get(User, "did:plc:reader")
+                assert row is not None
+                read.set()
+                time.sleep(0.3)  # the other writer commits now, if the database lets it
+                row.handle = "after.test"
+                session.add(row)
+        except BaseException as exc:
+            errors.append(exc)
+            read.set()
+
+    def writer() -> None:
+        read.wait(5)
+        try:
+            with session_scope(engine) as session:
+                session.add(User(did="did:plc:writer", handle="writer.test"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with Session(engine) as session:
+        reader_row, writer_row = session.get(User, "did:plc:reader"), session.get(User, "did:plc:writer")
+    assert reader_row is not None and reader_row.handle == "after.test"
+    assert writer_row is not None
