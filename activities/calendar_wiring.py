@@ -53,6 +53,21 @@ def calendar_schedules(settings: Settings) -> list[tuple[str, Schedule]]:
     ]
 
 
+async def request_maintenance(
+    client: Client, settings: Settings, connector_id: int, *, force_channels: bool = False
+) -> None:
+    """Maintain one connector now: start its maintenance run, or, when one is going, signal it to run
+    once more (signal-with-start) — a run already past the step a change needs would miss it."""
+    await client.start_workflow(
+        ConnectorMaintenanceWorkflow.run,
+        MaintenanceInput(connector_ids=[connector_id], force_channels=force_channels),
+        id=maintenance_workflow_id(settings, connector_id),
+        task_queue=settings.task_queue("calendar"),
+        start_signal="again",
+        start_signal_args=[force_channels],
+    )
+
+
 def maintenance_workflow_id(settings: Settings, connector_id: int) -> str:
     return f"{settings.task_queue_prefix}-connector-{connector_id}-maintenance"
 

@@ -36,6 +36,17 @@ PROVIDER_RETRY = RetryPolicy(
 
 @workflow.defn(name="ConnectorMaintenanceWorkflow")
 class ConnectorMaintenanceWorkflow:
+    def __init__(self) -> None:
+        self._rerun = False
+        self._rerun_force = False
+
+    @workflow.signal
+    def again(self, force_channels: bool) -> None:
+        """Something changed while this run was going (a lifecycle notification, new calendars
+        chosen): run once more when this pass ends, so the change is never left to the schedule."""
+        self._rerun = True
+        self._rerun_force = self._rerun_force or force_channels
+
     @workflow.run
     async def run(self, params: MaintenanceInput) -> list[MaintenanceReport]:
         ids = params.connector_ids
@@ -47,7 +58,15 @@ class ConnectorMaintenanceWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_attempts=5),
             )
-        return list(await asyncio.gather(*(self._maintain(i, params.force_channels) for i in ids)))
+        force = params.force_channels
+        while True:
+            # A signal-with-start's own signal arrives with the start: this pass serves it.
+            self._rerun, self._rerun_force = False, False
+            reports = list(await asyncio.gather(*(self._maintain(i, force) for i in ids)))
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self._rerun:
+                return reports
+            force = self._rerun_force
 
     async def _maintain(self, connector_id: int, force: bool) -> MaintenanceReport:
         try:

@@ -16,10 +16,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session, col, func, select
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from activities.calendar_wiring import maintenance_workflow_id
+from activities.calendar_wiring import request_maintenance
 from api.auth import Caller, XrpcError
 from api.deps import SessionDep, StateDep
 from api.ratelimit import RateLimited
@@ -38,8 +37,6 @@ from models.calendar_tables import (
 )
 from models.db import session_scope
 from models.tables import CalendarConnector
-from workflows.connector_maintenance import ConnectorMaintenanceWorkflow
-from workflows.connector_messages import MaintenanceInput
 
 log = logging.getLogger("huddle.api.connectors")
 router = APIRouter(tags=["connectors"])
@@ -118,13 +115,7 @@ def connector_view(session: Session, c: CalendarConnector) -> dict[str, Any]:
 async def _maintain(state: AppState, connector_id: int, *, force: bool = False) -> None:
     """Open (or renew) push channels and write waiting events, in the background."""
     try:
-        await state.temporal.start_workflow(
-            ConnectorMaintenanceWorkflow.run,
-            MaintenanceInput(connector_ids=[connector_id], force_channels=force),
-            id=maintenance_workflow_id(state.settings, connector_id),
-            task_queue=state.settings.task_queue("calendar"),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
+        await request_maintenance(state.temporal, state.settings, connector_id, force_channels=force)
     except RPCError as exc:  # the schedule catches up
         log.warning("could not start maintenance of connector %s: %s", connector_id, exc)
 

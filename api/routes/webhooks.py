@@ -16,10 +16,9 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session, select
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from activities.calendar_wiring import maintenance_workflow_id, sync_workflow_id
+from activities.calendar_wiring import request_maintenance, sync_workflow_id
 from api.deps import StateDep
 from api.metrics import webhook_delivered
 from api.state import AppState
@@ -27,8 +26,8 @@ from clients.calendar.busy_cache import BusyCache
 from clients.secrets import digest, matches
 from models.calendar_tables import CalendarChannel
 from models.db import session_scope
-from workflows.connector_maintenance import CalendarSyncWorkflow, ConnectorMaintenanceWorkflow
-from workflows.connector_messages import ChangeNotice, MaintenanceInput, SyncInput
+from workflows.connector_maintenance import CalendarSyncWorkflow
+from workflows.connector_messages import ChangeNotice, SyncInput
 
 log = logging.getLogger("huddle.webhooks")
 router = APIRouter(tags=["webhooks"], include_in_schema=False)
@@ -83,13 +82,7 @@ async def _announce(state: AppState, notice: ChangeNotice) -> None:
 
 
 async def _maintain_now(state: AppState, connector_id: int) -> None:
-    await state.temporal.start_workflow(
-        ConnectorMaintenanceWorkflow.run,
-        MaintenanceInput(connector_ids=[connector_id], force_channels=True),
-        id=maintenance_workflow_id(state.settings, connector_id),
-        task_queue=state.settings.task_queue("calendar"),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
+    await request_maintenance(state.temporal, state.settings, connector_id, force_channels=True)
 
 
 @router.post("/webhooks/google")

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from activities.calendar_wiring import calendar_schedules
+from activities.calendar_wiring import calendar_schedules, maintenance_workflow_id, request_maintenance
 from api.booking_commands import send_command
 from kernel.booking.messages import CommandInput
 from models.calendar_tables import CalendarEvent
@@ -143,3 +143,34 @@ def test_the_schedule_runs_maintenance_on_the_calendar_queue(settings: Settings)
     assert schedule.spec.intervals[0].every == timedelta(
         seconds=settings.calendar_maintenance_interval_seconds
     )
+
+
+async def test_a_request_while_maintenance_runs_gets_a_pass_of_its_own(
+    worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
+) -> None:
+    """A lifecycle notification (or new calendars chosen) while the connector's maintenance is
+    mid-way must not be folded into a pass that is already past the step it needs."""
+    account = google.add_account(f"host-{uuid.uuid4().hex[:8]}@gmail.test")
+    view = await asyncio.to_thread(owner.connect_google, google, account)
+    await asyncio.to_thread(eventually, lambda: active_channels(engine, view["id"]), what="the channel")
+    handle = temporal_client.get_workflow_handle(maintenance_workflow_id(worker, view["id"]))
+    await handle.result()  # the connect's own maintenance is over
+    watched = google.faults.count("POST", "events/watch")
+
+    google.faults.add("POST", "events/watch", status=503, times=2)  # the first pass retries ~3 s
+    await request_maintenance(temporal_client, worker, view["id"], force_channels=True)
+    await asyncio.to_thread(
+        eventually, lambda: google.faults.count("POST", "events/watch") > watched, what="the first pass"
+    )
+    await request_maintenance(temporal_client, worker, view["id"], force_channels=True)
+    await handle.result()
+
+    passes = [
+        e
+        async for e in handle.fetch_history_events()
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "maintain_connector"
+    ]
+    assert len(passes) == 2
+    # Each pass replaced the channel: two successful watches after the two refused ones.
+    assert [s for s, _ in google.faults.served("POST", "events/watch")][-4:] == [503, 503, 200, 200]
+    assert len(active_channels(engine, view["id"])) == 1
