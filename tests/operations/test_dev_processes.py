@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,26 +12,19 @@ import pytest_asyncio
 from sqlalchemy import Engine
 
 from api.main import create_app
-from models.settings import REPO_ROOT, Settings
+from models.settings import Settings
 from tests.api.conftest import Api
+from tests.operations.processes import huddle_process
+from tests.operations.scrape import free_port
 from tests.peers.pds_peer import PdsPeer
 from workers.telemetry import current_telemetry
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def worker_process(settings: Settings, pds_peer: PdsPeer, tmp_path: Path) -> Iterator[str]:
     """`huddle worker` for this test's task queues, in its own process; yields its metrics URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUDDLE_")}
-    env |= {
-        "PYTHONPATH": str(REPO_ROOT),
-        "HUDDLE_DEV_MODE": "1",
+    env = {
         "HUDDLE_DATABASE_URL": settings.database_url,
         "HUDDLE_TEMPORAL_ADDRESS": settings.temporal_address,
         "HUDDLE_TEMPORAL_NAMESPACE": settings.temporal_namespace,
@@ -46,19 +35,8 @@ def worker_process(settings: Settings, pds_peer: PdsPeer, tmp_path: Path) -> Ite
         "HUDDLE_MAIL_SINK_DIR": str(tmp_path / "mail"),
         "HUDDLE_WORKER_METRICS_PORT": str(port),
     }
-    with open(tmp_path / "worker.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            cwd=tmp_path,  # no .env but this test's
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with huddle_process("worker", env, tmp_path):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest_asyncio.fixture

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from models.settings import REPO_ROOT, Settings
+from models.settings import Settings
 from models.tables import OfferIndex
 from tests.firehose.helpers import offer_record
+from tests.operations.processes import huddle_process, wait_for_metrics
 from tests.operations.scrape import free_port, kept_spans, scrape, trace_spans, value
 from tests.peers.pds_peer import PdsPeer
 from workers.telemetry import debug_peers
@@ -27,10 +24,7 @@ from workers.telemetry import debug_peers
 def firehose_process(settings: Settings, pds_peer: PdsPeer, tmp_path: Path) -> Iterator[str]:
     """`huddle firehose` reading the test PDS into this test's database; yields its metrics URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUDDLE_")}
-    env |= {
-        "PYTHONPATH": str(REPO_ROOT),
-        "HUDDLE_DEV_MODE": "1",
+    env = {
         "HUDDLE_DATABASE_URL": settings.database_url,
         "HUDDLE_RELAY_URL": f"ws://127.0.0.1:{pds_peer.pds_port}",
         "HUDDLE_PLC_URL": f"http://127.0.0.1:{pds_peer.plc_port}",
@@ -40,31 +34,10 @@ def firehose_process(settings: Settings, pds_peer: PdsPeer, tmp_path: Path) -> I
         "HUDDLE_WORKER_METRICS_PORT": "0",
         "HUDDLE_FIREHOSE_METRICS_PORT": str(port),
     }
-    with open(tmp_path / "firehose.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "firehose"],
-            cwd=tmp_path,  # no .env but this test's
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with huddle_process("firehose", env, tmp_path) as proc:
         base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, (tmp_path / "firehose.log").read_text()
-                try:
-                    if httpx.get(f"{base}/metrics", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("huddle firehose did not serve /metrics within 30 s")
-                time.sleep(0.1)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        wait_for_metrics(proc, base, tmp_path / "firehose.log")
+        yield base
 
 
 def test_the_firehose_process_serves_its_metrics_and_a_span_per_batch(
