@@ -75,6 +75,24 @@ def _own(session: Session, owner_did: str, connector_id: int) -> CalendarConnect
     return row
 
 
+# Database reads and writes of the async routes below run on the thread pool through these, so no
+# request waits on the database on the event loop that serves every other one.
+def _owned(
+    state: AppState, owner_did: str, connector_id: int
+) -> tuple[CalendarConnector, CalendarConnectorDetail | None]:
+    """The caller's connector (404 for anyone else's) and its calendar list."""
+    with Session(state.engine) as session:
+        row = _own(session, owner_did, connector_id)
+        return row, session.get(CalendarConnectorDetail, row.id)
+
+
+def _answer(state: AppState, connector_id: int) -> dict[str, Any]:
+    with Session(state.engine) as session:
+        row = session.get(CalendarConnector, connector_id)
+        assert row is not None
+        return {"connector": connector_view(session, row)}
+
+
 def _flows(state: AppState) -> ConnectFlows:
     return ConnectFlows(state.settings, CalendarAccounts(state.settings, state.engine))
 
@@ -121,7 +139,7 @@ async def _maintain(state: AppState, connector_id: int, *, force: bool = False) 
 
 
 @router.get("/xrpc/com.huddle.connector.list")
-async def list_connectors(caller: Caller, session: SessionDep) -> dict[str, Any]:
+def list_connectors(caller: Caller, session: SessionDep) -> dict[str, Any]:
     """The caller's connectors, with their state (ok, needs_reauth, error and why) and last sync."""
     rows = session.exec(
         select(CalendarConnector)
@@ -180,10 +198,7 @@ async def oauth_callback(provider: str, request: Request, state: StateDep) -> An
     if done.return_to:
         joiner = "&" if "?" in done.return_to else "?"
         return RedirectResponse(f"{done.return_to}{joiner}connector={done.connector_id}", status_code=303)
-    with Session(state.engine) as session:
-        row = session.get(CalendarConnector, done.connector_id)
-        assert row is not None
-        return {"connector": connector_view(session, row)}
+    return await run_in_threadpool(_answer, state, done.connector_id)
 
 
 @router.post("/xrpc/com.huddle.connector.connectCaldav", dependencies=[RateLimited])
@@ -201,18 +216,15 @@ async def connect_caldav(
         )
     except ConnectRefused as exc:
         raise XrpcError(400, "ConnectFailed", str(exc)) from exc
-    with Session(state.engine) as session:
-        row = session.get(CalendarConnector, connector_id)
-        assert row is not None
-        return {"connector": connector_view(session, row)}
+    return await run_in_threadpool(_answer, state, connector_id)
 
 
 @router.get("/xrpc/com.huddle.connector.listCalendars")
 async def list_calendars(
-    state: StateDep, caller: Caller, session: SessionDep, connector: str, refresh: bool = False
+    state: StateDep, caller: Caller, connector: str, refresh: bool = False
 ) -> dict[str, Any]:
     """The calendars the connected account can see (`refresh` asks the provider again)."""
-    row = _own(session, caller.did, _connector_id(connector))
+    row, _ = await run_in_threadpool(_owned, state, caller.did, _connector_id(connector))
     assert row.id is not None
     try:
         found = await run_in_threadpool(_flows(state).calendars, row.id, refresh=refresh)
@@ -228,9 +240,7 @@ async def update_connector(
     state: StateDep, caller: Caller, body: dict[str, Any] = Depends(json_body)
 ) -> dict[str, Any]:
     """Choose which calendars count as busy and which one receives booking events (null: none)."""
-    with Session(state.engine) as session:
-        row = _own(session, caller.did, _connector_id(body.get("connector")))
-        detail = session.get(CalendarConnectorDetail, row.id)
+    row, detail = await run_in_threadpool(_owned, state, caller.did, _connector_id(body.get("connector")))
     assert row.id is not None
     known = {c["id"] for c in (detail.calendars if detail else [])}
     busy = body.get("busyCalendars", row.busy_calendar_ids)
@@ -254,10 +264,7 @@ async def update_connector(
 
     await run_in_threadpool(choose)
     await _maintain(state, row.id)
-    with Session(state.engine) as session:
-        fresh = session.get(CalendarConnector, row.id)
-        assert fresh is not None
-        return {"connector": connector_view(session, fresh)}
+    return await run_in_threadpool(_answer, state, connector_id)
 
 
 @router.post("/xrpc/com.huddle.connector.delete")
@@ -265,8 +272,7 @@ async def delete_connector(
     state: StateDep, caller: Caller, body: dict[str, Any] = Depends(json_body)
 ) -> dict[str, Any]:
     """Disconnect: stop push channels, forget the secrets and everything cached."""
-    with Session(state.engine) as session:
-        row = _own(session, caller.did, _connector_id(body.get("connector")))
+    row, _ = await run_in_threadpool(_owned, state, caller.did, _connector_id(body.get("connector")))
     assert row.id is not None
     accounts = CalendarAccounts(state.settings, state.engine)
     push = PushChannels(state.settings, accounts, _cache(state))

@@ -144,12 +144,9 @@ async def refresh_list(
 ) -> Response:
     """Ask the provider again which calendars the account has."""
     caller = CallerIdentity(user.did, "session")
-    with Session(web.engine) as session:
-        try:
-            await connectors.list_calendars(
-                state=state, caller=caller, session=session, connector=str(connector_id), refresh=True
-            )
-        except XrpcError as exc:
-            views = await run_in_threadpool(_views, web.engine, user.did)
-            return _page(request, user, views, error=exc.message)
+    try:
+        await connectors.list_calendars(state=state, caller=caller, connector=str(connector_id), refresh=True)
+    except XrpcError as exc:
+        views = await run_in_threadpool(_views, web.engine, user.did)
+        return _page(request, user, views, error=exc.message)
     return redirect(request, "/host/calendars?notice=saved")
