@@ -159,7 +159,7 @@ def test_rotate_keys_reencrypts_every_secret(
 
 def _secret_values(engine: Engine) -> list[str]:
     with Session(engine) as session:
-        rows = session.query(CalendarConnector).all()
+        rows = session.scalars(select(CalendarConnector)).all()
     return [getattr(r, c) for r in rows for c in SECRET_COLUMNS if getattr(r, c)]
 
 
