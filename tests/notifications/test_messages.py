@@ -80,6 +80,9 @@ def test_confirmed_carries_an_imip_request_both_ways(engine: Engine, settings: S
     host_text = body(mails["confirmed:host"].message, "plain")
     assert "Tuesday 1 December 2026, 09:00–09:30 (America/New_York, EST)" in host_text
     assert "Europe/Paris" not in host_text
+    # Where to go for another time: each person's own booking page.
+    assert f"https://huddle.test/bookings/{booking}\r\nNeed another time" in guest_text
+    assert f"https://huddle.test/host/bookings/{booking}\r\nNeed another time" in host_text
     html = body(guest, "html")
     assert "15:00–15:30 (Europe/Paris, CET)" in html and "https://huddle.test/bookings/" in html
     assert "Let&#39;s talk about the roadmap." in html  # the guest's note, escaped
