@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -44,6 +44,8 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_int
 # Provider and mail work: slower back-off; a transient provider failure must not block confirmation.
 SIDE_EFFECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5))
 MATCH_DEADLINE = timedelta(minutes=2)
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -103,14 +105,10 @@ class BookingWorkflow:
 
         hold_seconds = self._hold_seconds = request.hold_seconds or screening.hold_minutes * 60
         try:
-            hold: HoldResult = await workflow.execute_activity(
+            hold = await self._matching(
                 "match_and_hold",
                 MatchHoldInput(request=request, version=s.version + 1, hold_seconds=hold_seconds),
-                result_type=HoldResult,
-                task_queue=self._queue("bookings"),
-                start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=MATCH_DEADLINE,
-                retry_policy=DB_RETRY,
+                HoldResult,
             )
         except ActivityError as err:
             # Availability could not be checked (a calendar or the database kept failing): say so,
@@ -193,7 +191,7 @@ class BookingWorkflow:
             requires_approval=s.requires_approval,
         )
         try:
-            result: RecheckResult = await workflow.execute_activity(
+            result = await self._matching(
                 "recheck_hold",
                 RecheckInput(
                     request=s.request,
@@ -201,11 +199,7 @@ class BookingWorkflow:
                     hold_seconds=self._hold_seconds,
                     awaiting=moved_awaiting,
                 ),
-                result_type=RecheckResult,
-                task_queue=self._queue("bookings"),
-                start_to_close_timeout=timedelta(seconds=15),
-                schedule_to_close_timeout=MATCH_DEADLINE,
-                retry_policy=DB_RETRY,
+                RecheckResult,
             )
         except ActivityError as err:
             # Could not re-check: the hold stands as it was (it still expires on time).
@@ -307,14 +301,10 @@ class BookingWorkflow:
                 preferences=s.request.preferences if cmd.preferences is None else cmd.preferences,
             )
             try:
-                result: RecheckResult = await workflow.execute_activity(
+                result = await self._matching(
                     "reschedule_booking",
                     RescheduleJob(asked, s.version + 1, caller_did=cmd.caller_did, reason=cmd.reason),
-                    result_type=RecheckResult,
-                    task_queue=self._queue("bookings"),
-                    start_to_close_timeout=timedelta(seconds=15),
-                    schedule_to_close_timeout=MATCH_DEADLINE,
-                    retry_policy=DB_RETRY,
+                    RecheckResult,
                 )
             except ActivityError as err:
                 raise ApplicationError(
@@ -465,6 +455,19 @@ class BookingWorkflow:
             retry_policy=SIDE_EFFECT_RETRY,
         )
         s.side_effects.append(f"{activity}:{step}")
+
+    async def _matching(self, activity: str, arg: object, result_type: type[R]) -> R:
+        """Calendar reads, then a hold placed or moved: retried until the guest's wait is over."""
+        result: R = await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            task_queue=self._queue("bookings"),
+            start_to_close_timeout=timedelta(seconds=15),
+            schedule_to_close_timeout=MATCH_DEADLINE,
+            retry_policy=DB_RETRY,
+        )
+        return result
 
     async def _db(self, activity: str, arg: object, result_type: type | None = None) -> object:
         return await workflow.execute_activity(

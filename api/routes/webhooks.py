@@ -81,10 +81,6 @@ async def _announce(state: AppState, notice: ChangeNotice) -> None:
     )
 
 
-async def _maintain_now(state: AppState, connector_id: int) -> None:
-    await request_maintenance(state.temporal, state.settings, connector_id, force_channels=True)
-
-
 @router.post("/webhooks/google")
 async def google_notification(
     state: StateDep,
@@ -179,12 +175,13 @@ async def _handle_graph(state: AppState, channel: CalendarChannel, item: dict[st
     lifecycle = item.get("lifecycleEvent")
     connector_id = channel.connector_id
     if lifecycle == "reauthorizationRequired":
-        await _maintain_now(state, connector_id)  # renewing the subscription reauthorizes it
+        # Renewing the subscription reauthorizes it.
+        await request_maintenance(state.temporal, state.settings, connector_id, force_channels=True)
         return
     if lifecycle == "subscriptionRemoved":
         await run_in_threadpool(_mark_stopped, state, channel)
         await run_in_threadpool(_invalidate, state, connector_id)
-        await _maintain_now(state, connector_id)
+        await request_maintenance(state.temporal, state.settings, connector_id, force_channels=True)
         await _announce(
             state, ChangeNotice(connector_id=connector_id, calendar_id=channel.calendar_id, unknown=True)
         )
