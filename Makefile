@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: dev test setup lint typecheck check bench pds migrate lock clean
+.PHONY: dev test setup lint typecheck check bench pds migrate lock clean histories
 
 $(UV):
 	python3 -m venv $(CACHE)/tools
@@ -30,6 +30,16 @@ test: setup
 	$(PY) -m tests.web.chromium
 	$(PY) -m tests.peers.pds_install -q
 	$(PY) -m pytest -q -rfE $(PYTEST_ARGS)
+
+# The workflow histories of every path the `history`-marked tests drive, recorded from this commit's
+# code into tests/replay/histories/<date>-<commit>/ to be committed (docs/versioning.md). Only from
+# committed workflow code: the folder's name says which code made them.
+HISTORIES = tests/replay/histories/$(shell git log -1 --format=%cs-%h)
+histories: setup
+	@git diff --quiet HEAD -- workflows kernel || { echo "commit workflows/ and kernel/ first"; exit 1; }
+	$(PY) -m tests.peers.pds_install -q
+	HUDDLE_RECORD_HISTORIES=$(HISTORIES) $(PY) -m pytest -q -rfE -m history -p no:xdist $(PYTEST_ARGS)
+	@ls $(HISTORIES)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, func, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from api.booking_commands import send_command
+from kernel.booking.ids import workflow_id
 from kernel.booking.messages import BookingRequest, CommandInput
 from models.settings import REPO_ROOT, Settings
 from models.tables import AuditEntry, Booking, OutboxMessage
 from tests.bookings.helpers import book, make_request, offer_record, seed_offer
+from tests.replay.recorder import keep_history
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +50,7 @@ async def _book_and_finalize(client: Client, settings: Settings, engine: Engine,
     return final.state
 
 
+@pytest.mark.history
 async def test_worker_killed_mid_way(
     settings: Settings, engine: Engine, temporal_client: Client, tmp_path: Path
 ) -> None:
@@ -73,9 +77,28 @@ async def test_worker_killed_mid_way(
     try:
         states = await asyncio.wait_for(asyncio.gather(*tasks), timeout=180)
         await _check_everything_once(engine, requests, states, log)
+        hit = await _most_interrupted(temporal_client, requests)
+        await keep_history(temporal_client, workflow_id(hit.booking_id), "booking-worker-killed")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
+
+
+async def _most_interrupted(client: Client, requests: list[BookingRequest]) -> BookingRequest:
+    """The booking whose history shows the kill most: timed-out workflow tasks, retried activities."""
+
+    async def marks(req: BookingRequest) -> int:
+        history = client.get_workflow_handle(workflow_id(req.booking_id)).fetch_history_events()
+        return sum(
+            [
+                (e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT)
+                + max(e.activity_task_started_event_attributes.attempt - 1, 0)
+                async for e in history
+            ]
+        )
+
+    counts = await asyncio.gather(*(marks(r) for r in requests))
+    return requests[counts.index(max(counts))]
 
 
 def _tail(log: Path) -> str:

@@ -5,25 +5,30 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import Engine
 from temporalio.client import Client
 
 from kernel.booking.ids import workflow_id
 from models.settings import Settings
 from tests.bookings.helpers import book, final_view, five_slot_record, make_request, projection, seed_offer
+from tests.replay.recorder import keep_history
 from workers.schedules import ensure_schedules
 from workflows.hold_sweep import HoldSweepWorkflow, SweepInput, SweepReport
 
 
-async def _sweep(client: Client, settings: Settings) -> SweepReport:
-    return await client.execute_workflow(
+async def _sweep(client: Client, settings: Settings) -> tuple[SweepReport, str]:
+    sweep_id = f"sweep-{uuid.uuid4()}"
+    report = await client.execute_workflow(
         HoldSweepWorkflow.run,
         SweepInput(grace_seconds=0),
-        id=f"sweep-{uuid.uuid4()}",
+        id=sweep_id,
         task_queue=settings.task_queue("bookings"),
     )
+    return report, sweep_id
 
 
+@pytest.mark.history
 async def test_sweep_releases_only_orphaned_holds(
     worker: Settings, engine: Engine, temporal_client: Client
 ) -> None:
@@ -35,8 +40,9 @@ async def test_sweep_releases_only_orphaned_holds(
     await temporal_client.get_workflow_handle(workflow_id(orphan.booking_id)).terminate("operator test")
     await asyncio.sleep(1.5)  # past the orphan's hold expiry
 
-    report = await _sweep(temporal_client, worker)
+    report, sweep_id = await _sweep(temporal_client, worker)
     assert report.released == [orphan.booking_id]
+    await keep_history(temporal_client, sweep_id, "hold-sweep-releases-an-orphan")
     assert projection(engine, orphan.booking_id).state == "expired"
     assert projection(engine, alive.booking_id).state == "held"
     # The freed time is offered again.
@@ -47,7 +53,7 @@ async def test_sweep_releases_only_orphaned_holds(
     timed = make_request(worker, uri, hold_seconds=1)
     await book(temporal_client, worker, engine, timed)
     assert (await final_view(temporal_client, timed.booking_id)).state == "expired"
-    assert (await _sweep(temporal_client, worker)).released == []
+    assert (await _sweep(temporal_client, worker))[0].released == []
 
 
 async def test_schedule_registration_is_idempotent(worker: Settings, temporal_client: Client) -> None:

@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from api.booking_commands import BookingCommandError, read_booking, send_command
 from kernel.booking.ids import workflow_id
-from kernel.booking.messages import CommandInput, RespondInput
+from kernel.booking.messages import BookingRequest, CommandInput, RespondInput
 from models.settings import Settings
 from tests.bookings.helpers import (
     HOST,
@@ -28,6 +28,7 @@ from tests.bookings.helpers import (
     projection,
     seed_offer,
 )
+from tests.replay.recorder import keep_history
 
 
 async def _accepted_updates(client: Client, booking: str) -> int:
@@ -37,6 +38,7 @@ async def _accepted_updates(client: Client, booking: str) -> int:
     return len([e async for e in handle.fetch_history_events() if e.event_type == accepted])
 
 
+@pytest.mark.history
 async def test_held_then_finalized_is_confirmed(
     worker: Settings, engine: Engine, temporal_client: Client
 ) -> None:
@@ -66,8 +68,10 @@ async def test_held_then_finalized_is_confirmed(
         ],
     )
     assert audit_actions(engine, req.booking_id) == ["requested", "held", "finalized"]
+    await keep_history(temporal_client, workflow_id(req.booking_id), "booking-held-confirmed")
 
 
+@pytest.mark.history
 async def test_approval_required_waits_for_the_host(
     worker: Settings, engine: Engine, temporal_client: Client
 ) -> None:
@@ -91,8 +95,10 @@ async def test_approval_required_waits_for_the_host(
         req.booking_id,
         [("confirmed", "guest"), ("confirmed", "host"), ("held", "guest"), ("request_received", "host")],
     )
+    await keep_history(temporal_client, workflow_id(req.booking_id), "booking-approval-approved")
 
 
+@pytest.mark.history
 async def test_declined_releases_the_slot(worker: Settings, engine: Engine, temporal_client: Client) -> None:
     uri = seed_offer(engine, five_slot_record(requiresApproval=True))
     first = make_request(worker, uri)
@@ -107,8 +113,10 @@ async def test_declined_releases_the_slot(worker: Settings, engine: Engine, temp
     # The time is free again: the next guest gets the very same slot.
     second = await book(temporal_client, worker, engine, make_request(worker, uri))
     assert second.state == "held" and second.start == held.start
+    await keep_history(temporal_client, workflow_id(first.booking_id), "booking-approval-declined")
 
 
+@pytest.mark.history
 async def test_hold_expires_and_the_slot_is_released(
     worker: Settings, engine: Engine, temporal_client: Client
 ) -> None:
@@ -127,6 +135,7 @@ async def test_hold_expires_and_the_slot_is_released(
     assert refused.value.status == 409 and "expired" in refused.value.message
     again = await book(temporal_client, worker, engine, make_request(worker, uri))
     assert again.start == held.start
+    await keep_history(temporal_client, workflow_id(req.booking_id), "booking-hold-expired")
 
 
 async def test_cancel_after_confirmation(worker: Settings, engine: Engine, temporal_client: Client) -> None:
@@ -142,6 +151,45 @@ async def test_cancel_after_confirmation(worker: Settings, engine: Engine, tempo
     assert result.state == "cancelled"
     assert ("cancelled", "guest") in outbox(engine, req.booking_id)
     assert audit_actions(engine, req.booking_id)[-1] == "cancelled"
+
+
+@pytest.mark.history
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_either_person_cancels_before_or_after_confirmation(
+    worker: Settings, engine: Engine, temporal_client: Client
+) -> None:
+    uri = seed_offer(engine, offer_record())
+    cases = {
+        (who, when): make_request(worker, uri) for who in ("guest", "host") for when in ("held", "confirmed")
+    }
+
+    async def cancel(who: str, when: str, req: BookingRequest) -> None:
+        await book(temporal_client, worker, engine, req)
+        if when == "confirmed":
+            await send_command(
+                temporal_client, engine, req.booking_id, "finalize", CommandInput(req.guest_did)
+            )
+        caller = req.guest_did if who == "guest" else HOST
+        view = await send_command(temporal_client, engine, req.booking_id, "cancel", CommandInput(caller))
+        assert view.state == "cancelled"
+        assert (await final_view(temporal_client, req.booking_id)).state == "cancelled"
+        assert audit_actions(engine, req.booking_id)[-1] == "cancelled"
+        # Whoever cancelled, the other person hears of it.
+        told = "host" if who == "guest" else "guest"
+        await eventually_outbox(
+            engine,
+            req.booking_id,
+            [*_mail_before_cancel(when), ("cancelled", "guest"), ("cancelled", "host")],
+        )
+        assert ("cancelled", told) in outbox(engine, req.booking_id)
+        await keep_history(temporal_client, workflow_id(req.booking_id), f"booking-{when}-{who}-cancelled")
+
+    await asyncio.gather(*(cancel(who, when, req) for (who, when), req in cases.items()))
+
+
+def _mail_before_cancel(when: str) -> list[tuple[str, str]]:
+    held = [("held", "guest")]
+    return held if when == "held" else [*held, ("confirmed", "guest"), ("confirmed", "host")]
 
 
 async def test_refused_commands_say_why_and_write_nothing(
@@ -174,6 +222,7 @@ async def test_refused_commands_say_why_and_write_nothing(
         await send_command(temporal_client, engine, req.booking_id, "finalize", CommandInput(req.guest_did))
 
 
+@pytest.mark.history
 async def test_policy_denies_before_reading_calendars(
     worker: Settings, engine: Engine, temporal_client: Client
 ) -> None:
@@ -187,8 +236,10 @@ async def test_policy_denies_before_reading_calendars(
     follow(engine, req.guest_did, HOST)
     allowed = await book(temporal_client, worker, engine, make_request(worker, uri, guest=req.guest_did))
     assert allowed.state == "held"
+    await keep_history(temporal_client, workflow_id(req.booking_id), "booking-denied-by-policy")
 
 
+@pytest.mark.history
 async def test_no_free_slot_is_unavailable_with_a_reason(
     worker: Settings, engine: Engine, temporal_client: Client
 ) -> None:
@@ -198,6 +249,7 @@ async def test_no_free_slot_is_unavailable_with_a_reason(
     assert [v.state for v in views] == ["held"] * 5 + ["unavailable"]
     assert views[-1].reason and views[-1].start is None
     assert len({v.start for v in views[:5]}) == 5
+    await keep_history(temporal_client, workflow_id(requests[-1].booking_id), "booking-no-free-slot")
 
 
 async def test_same_request_twice_is_the_same_booking(

@@ -6,11 +6,13 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
 from api.booking_commands import send_command
+from kernel.booking.ids import workflow_id
 from kernel.booking.messages import CommandInput
 from models.calendar_tables import CalendarEvent
 from models.settings import Settings
@@ -23,6 +25,7 @@ from tests.emulators.fixtures import Radicale, radicale_calendars
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.graph import GraphEmulator
 from tests.emulators.server import TlsFiles
+from tests.replay.recorder import keep_history
 
 
 def _ten_tomorrow() -> datetime:
@@ -163,6 +166,7 @@ async def test_a_confirmed_booking_lands_once_in_the_chosen_calendars_despite_fa
     )
 
 
+@pytest.mark.history
 async def test_a_revoked_grant_makes_the_host_unavailable_not_free(
     worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
 ) -> None:
@@ -173,6 +177,7 @@ async def test_a_revoked_grant_makes_the_host_unavailable_not_free(
     uri = seed_offer(engine, five_slot_record(), host=owner.did)
     result = await book(temporal_client, worker, engine, make_request(worker, uri, host=owner.did))
     assert result.state == "unavailable" and result.start is None
+    await keep_history(temporal_client, workflow_id(result.id), "booking-calendar-unreadable")
 
     shown = await asyncio.to_thread(owner.connector, view["id"])
     assert shown["state"] == "needs_reauth" and "invalid_grant" in shown["stateReason"]

@@ -6,11 +6,13 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
 from api.booking_commands import send_command
+from kernel.booking.ids import workflow_id
 from kernel.booking.messages import CommandInput, RespondInput
 from kernel.lexicon.views import BookingView
 from models.booking_store import host_bookings
@@ -28,6 +30,7 @@ from tests.bookings.helpers import (
 )
 from tests.calendars.helpers import Owner, active_channels, eventually
 from tests.emulators.google import GoogleEmulator
+from tests.replay.recorder import keep_history
 
 SLOT = timedelta(minutes=30)
 
@@ -49,6 +52,7 @@ def _starts_at(events: list[dict[str, object]], when: datetime) -> list[dict[str
     return [e for e in events if str(e["start"]["dateTime"]).startswith(stamp)]  # type: ignore[index]
 
 
+@pytest.mark.history
 async def test_a_held_slot_the_host_gets_busy_in_moves_and_the_guest_finalizes_again(
     worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
 ) -> None:
@@ -102,8 +106,10 @@ async def test_a_held_slot_the_host_gets_busy_in_moves_and_the_guest_finalizes_a
     )
     assert len(created) == 1
     assert len(_starts_at(google.live_events(account), ten)) == 1  # only the host's own event at 10:00
+    await keep_history(temporal_client, moved.workflow_id, "booking-recheck-moved-then-confirmed")
 
 
+@pytest.mark.history
 async def test_a_held_slot_with_nowhere_to_go_is_released(
     worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
 ) -> None:
@@ -129,6 +135,7 @@ async def test_a_held_slot_with_nowhere_to_go_is_released(
     # The host's time is no longer taken by the booking.
     with Session(engine) as session:
         assert host_bookings(session, owner.did, ten, ten + 5 * SLOT) == []
+    await keep_history(temporal_client, workflow_id(request.booking_id), "booking-recheck-hold-lost")
 
 
 async def test_a_rate_limited_busy_read_waits_as_long_as_the_provider_asks_and_still_holds(

@@ -23,6 +23,7 @@ from tests.calendars.helpers import Owner, active_channels, eventually
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.graph import GraphEmulator
 from tests.emulators.server import TlsFiles
+from tests.replay.recorder import keep_history
 from workflows.connector_maintenance import ConnectorMaintenanceWorkflow
 from workflows.connector_messages import MaintenanceInput, MaintenanceReport
 
@@ -49,15 +50,18 @@ def settings(
     )
 
 
-async def _maintain(client: Client, settings: Settings, *ids: int) -> list[MaintenanceReport]:
+async def _maintain(
+    client: Client, settings: Settings, *ids: int, run_id: str | None = None
+) -> list[MaintenanceReport]:
     return await client.execute_workflow(
         ConnectorMaintenanceWorkflow.run,
         MaintenanceInput(connector_ids=list(ids) or None),
-        id=f"maintenance-{uuid.uuid4().hex}",
+        id=run_id or f"maintenance-{uuid.uuid4().hex}",
         task_queue=settings.task_queue("calendar"),
     )
 
 
+@pytest.mark.history
 async def test_maintenance_refreshes_tokens_and_replaces_channels(
     worker: Settings,
     engine: Engine,
@@ -81,7 +85,9 @@ async def test_maintenance_refreshes_tokens_and_replaces_channels(
     with Session(engine) as session:
         expiry_before = session.get(CalendarConnector, g["id"]).token_expires_at  # type: ignore[union-attr]
 
-    reports = {r.connector_id: r for r in await _maintain(temporal_client, worker)}
+    every = f"maintenance-{uuid.uuid4().hex}"
+    reports = {r.connector_id: r for r in await _maintain(temporal_client, worker, run_id=every)}
+    await keep_history(temporal_client, every, "connector-maintenance-refreshes-and-renews")
     assert reports[g["id"]].token_refreshed and reports[m["id"]].token_refreshed
     assert (reports[g["id"]].channels_created, reports[g["id"]].channels_stopped) == (1, 1)
     assert reports[m["id"]].channels_renewed == 1
@@ -145,6 +151,7 @@ def test_the_schedule_runs_maintenance_on_the_calendar_queue(settings: Settings)
     )
 
 
+@pytest.mark.history
 async def test_a_request_while_maintenance_runs_gets_a_pass_of_its_own(
     worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
 ) -> None:
@@ -174,3 +181,4 @@ async def test_a_request_while_maintenance_runs_gets_a_pass_of_its_own(
     # Each pass replaced the channel: two successful watches after the two refused ones.
     assert [s for s, _ in google.faults.served("POST", "events/watch")][-4:] == [503, 503, 200, 200]
     assert len(active_channels(engine, view["id"])) == 1
+    await keep_history(temporal_client, handle.id, "connector-maintenance-runs-again-on-request")

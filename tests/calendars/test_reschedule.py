@@ -14,12 +14,14 @@ from temporalio.client import Client
 
 from api.booking_commands import BookingCommandError, send_command
 from clients.mail.sink import MailSink
+from kernel.booking.ids import workflow_id
 from kernel.booking.messages import CommandInput, RescheduleInput
 from models.settings import Settings
 from models.types import utcnow
 from tests.bookings.helpers import audit_actions, book, five_slot_record, make_request, projection, seed_offer
 from tests.calendars.helpers import Owner, active_channels, eventually
 from tests.emulators.google import GoogleEmulator
+from tests.replay.recorder import keep_history
 
 SLOT = timedelta(minutes=30)
 
@@ -72,6 +74,7 @@ def _invitations(sink: MailSink, booking: str, kind: str) -> dict[str, Calendar]
     return found
 
 
+@pytest.mark.history
 async def test_the_guest_reschedules_and_the_event_and_invitations_follow(
     worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
 ) -> None:
@@ -121,8 +124,10 @@ async def test_the_guest_reschedules_and_the_event_and_invitations_follow(
     # A cancel now removes the moved event.
     await send_command(temporal_client, engine, booking, "cancel", CommandInput(owner.did))
     await asyncio.to_thread(eventually, lambda: not google.live_events(account), timeout=60, what="removal")
+    await keep_history(temporal_client, workflow_id(booking), "booking-rescheduled-then-cancelled")
 
 
+@pytest.mark.history
 async def test_with_no_other_free_time_the_booking_keeps_its_time(
     worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
 ) -> None:
@@ -137,6 +142,7 @@ async def test_with_no_other_free_time_the_booking_keeps_its_time(
     row = projection(engine, booking)
     assert (row.state, row.start_at) == ("confirmed", ten)
     assert len(_at(google.live_events(account), ten)) == 1
+    await keep_history(temporal_client, workflow_id(booking), "booking-reschedule-refused-no-slot")
 
 
 async def test_only_a_confirmed_booking_of_ones_own_can_be_rescheduled(

@@ -7,10 +7,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from activities.calendar_wiring import sync_workflow_id
 from kernel.booking.ids import workflow_id
 from models.calendar_tables import CalendarChannel
 from models.db import session_scope
@@ -21,6 +23,7 @@ from tests.calendars.helpers import Owner, active_channels, eventually
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.graph import GraphEmulator
 from tests.emulators.server import TlsFiles
+from tests.replay.recorder import keep_history
 
 SLOT = timedelta(minutes=30)
 
@@ -39,6 +42,7 @@ async def _signals(client: Client, booking: str) -> list[str]:
     ]
 
 
+@pytest.mark.history
 async def test_a_google_push_for_a_new_busy_event_changes_the_next_match(
     worker: Settings, engine: Engine, temporal_client: Client, owner: Owner, google: GoogleEmulator
 ) -> None:
@@ -67,6 +71,9 @@ async def test_a_google_push_for_a_new_busy_event_changes_the_next_match(
             break
         await asyncio.sleep(0.2)
     assert await _signals(temporal_client, first.booking_id) == ["calendar_changed"]
+    await keep_history(temporal_client, workflow_id(first.booking_id), "booking-held-calendar-changed")
+    sync_id = sync_workflow_id(worker, view["id"])
+    await keep_history(temporal_client, sync_id, "calendar-sync-tells-a-held-booking")
 
 
 async def test_graph_notifications_and_lifecycle_events(

@@ -24,6 +24,7 @@ from models.tables import OfferIndex, User
 from tests.firehose.conftest import peer_settings
 from tests.firehose.helpers import indexed_follows, indexed_offers, offer_record, pds_offers, reader_for
 from tests.peers.pds_peer import PdsPeer
+from tests.replay.recorder import keep_history
 from workers.firehose.backfill import BackfillError, backfill
 from workers.firehose.index_role import drift_repair_schedule
 from workflows.drift_repair import DriftRepairInput, DriftRepairWorkflow
@@ -153,6 +154,7 @@ def test_huddle_backfill_command(
         backfill(settings, engine, "nobody-here.test")
 
 
+@pytest.mark.history
 async def test_drift_repair_schedule_repairs_what_the_firehose_missed(
     worker: Settings, engine: Engine, temporal_client: Client, pds_peer: PdsPeer
 ) -> None:
@@ -174,12 +176,14 @@ async def test_drift_repair_schedule_repairs_what_the_firehose_missed(
         )
         session.commit()
 
+    drift_id = f"drift-{uuid.uuid4().hex[:8]}"
     report = await temporal_client.execute_workflow(
         DriftRepairWorkflow.run,
         DriftRepairInput(page_size=1),
-        id=f"drift-{uuid.uuid4().hex[:8]}",
+        id=drift_id,
         task_queue=worker.task_queue("index"),
     )
+    await keep_history(temporal_client, drift_id, "drift-repair-repairs-a-host")
     assert report.checked >= 1 and report.repaired >= 1 and report.failed == 0
     live = await asyncio.to_thread(indexed_offers, engine, [host.did])
     assert live == await asyncio.to_thread(pds_offers, pds_peer, [host])

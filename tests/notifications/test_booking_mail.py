@@ -11,11 +11,13 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.booking_commands import send_command
+from kernel.booking.ids import workflow_id
 from kernel.booking.messages import CommandInput, RespondInput
 from models.settings import REPO_ROOT, Settings
 from tests.bookings.helpers import ALL_DAYS, HOST, book, final_view, make_request, offer_record, seed_offer
 from tests.notifications.helpers import body, calendar_part, check_itip, row_states, vevent
 from tests.notifications.smtp_peer import Received, SmtpPeer
+from tests.replay.recorder import keep_history
 from workflows.outbox_retry import OutboxRetryInput, OutboxRetryWorkflow
 
 GUEST = "guest@example.test"
@@ -145,6 +147,7 @@ async def test_a_refused_guest_address_leaves_the_booking_confirmed(
     assert view.state == "cancelled"  # the booking went on as if nothing happened
 
 
+@pytest.mark.history
 async def test_reminder_before_the_meeting(
     worker: Settings, engine: Engine, temporal_client: Client, smtp_server: SmtpPeer
 ) -> None:
@@ -166,6 +169,7 @@ async def test_reminder_before_the_meeting(
     assert sorted(r.rcpt_tos[0] for r in reminders) == [GUEST, HOST_MAIL]
     assert all(str(r.message["Subject"]).startswith("Reminder: Office hours with ") for r in reminders)
     assert all(calendar_part(r.message) is None for r in reminders)  # no new invitation, no SEQUENCE bump
+    await keep_history(temporal_client, workflow_id(req.booking_id), "booking-reminded-before-the-meeting")
 
 
 _WORKFLOW_SENDS = "send_notifications" in (REPO_ROOT / "workflows" / "booking.py").read_text()

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, update
 from sqlmodel import col
 from temporalio.client import Client
@@ -19,6 +20,7 @@ from models.tables import OutboxMessage
 from tests.notifications.helpers import activities, effect, row_states, rows, seed_booking
 from tests.notifications.notify_workflow import NotifyStep, NotifyStepWorkflow
 from tests.notifications.smtp_peer import SmtpPeer
+from tests.replay.recorder import keep_history
 from workflows.outbox_retry import OutboxRetryInput, OutboxRetryResult, OutboxRetryWorkflow
 
 
@@ -50,6 +52,7 @@ async def test_relay_down_for_a_while_then_each_message_arrives_once(
     assert set(row_states(engine, booking).values()) == {"sent"}
 
 
+@pytest.mark.history
 async def test_the_outbox_retry_workflow_sends_rows_that_waited(
     worker: Settings, engine: Engine, temporal_client: Client, smtp_server: SmtpPeer
 ) -> None:
@@ -69,15 +72,17 @@ async def test_the_outbox_retry_workflow_sends_rows_that_waited(
             .where(col(OutboxMessage.booking_id) == booking)
             .values(created_at=datetime.now(UTC) - timedelta(minutes=11))
         )
+    retry_id = f"outbox-retry-{uuid.uuid4().hex}"
     result = await temporal_client.execute_workflow(
         OutboxRetryWorkflow.run,
         OutboxRetryInput(retry_after_seconds=600),
-        id=f"outbox-retry-{uuid.uuid4().hex}",
+        id=retry_id,
         task_queue=worker.task_queue("notify"),
         result_type=OutboxRetryResult,
     )
     assert (result.sent, result.deferred) == (2, 0)
     assert len(smtp_server.received) == 2
+    await keep_history(temporal_client, retry_id, "outbox-retry-sends-what-waited")
 
 
 async def test_the_retry_schedule_is_registered_from_settings_and_runs(

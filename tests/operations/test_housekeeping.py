@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
@@ -14,6 +15,7 @@ from models.settings import Settings
 from models.tables import IdempotencyRecord, OAuthSession
 from models.types import utcnow
 from models.web_tables import OAuthRefreshLease
+from tests.replay.recorder import keep_history
 from workers.schedules import ensure_schedules
 from workflows.housekeeping import HousekeepingInput, HousekeepingReport, HousekeepingWorkflow
 
@@ -61,6 +63,7 @@ def _left(engine: Engine) -> tuple[set[str], set[str], set[str]]:
     return sessions, leases, keys
 
 
+@pytest.mark.history
 async def test_housekeeping_deletes_only_what_is_past_its_time(
     worker: Settings, engine: Engine, temporal_client: Client
 ) -> None:
@@ -75,12 +78,11 @@ async def test_housekeeping_deletes_only_what_is_past_its_time(
     live_key = _idempotency(engine, timedelta(hours=1))
 
     run = HousekeepingInput(session_max_age_seconds=int(MAX_AGE.total_seconds()))
+    first_id = f"housekeeping-{uuid.uuid4()}"
     report = await temporal_client.execute_workflow(
-        HousekeepingWorkflow.run,
-        run,
-        id=f"housekeeping-{uuid.uuid4()}",
-        task_queue=worker.task_queue("bookings"),
+        HousekeepingWorkflow.run, run, id=first_id, task_queue=worker.task_queue("bookings")
     )
+    await keep_history(temporal_client, first_id, "housekeeping-deletes-what-is-past-its-time")
     assert report == HousekeepingReport(web_sessions=1, refresh_leases=1, idempotency_records=1)
     sessions, leases, keys = _left(engine)
     assert old not in sessions and {current, crashed, refreshing} <= sessions
