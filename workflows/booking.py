@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         Transition,
     )
     from kernel.lexicon.views import BookingView
+    from workflows import patches
     from workflows.connector_messages import CALENDAR_CHANGED_SIGNAL, CalendarChanged
 
 HUDDLE_STATE = SearchAttributeKey.for_keyword("HuddleState")
@@ -156,7 +157,10 @@ class BookingWorkflow:
                 await self._move(
                     st.EXPIRED, "hold_expired", reason="the hold expired before it was confirmed"
                 )
-                await self._side_effect("notify", "enqueue_notifications", "expired")
+                if workflow.patched(patches.EXPIRED_NOTICE_SENT_AT_ONCE):
+                    self._notify("expired")
+                else:  # holds that expired before the patch: the notice was only enqueued
+                    await self._side_effect("notify", "enqueue_notifications", "expired")
 
     async def _attend(self) -> None:
         """Confirmed: remind both people before the meeting, and stay reachable for a cancel or a
