@@ -107,8 +107,11 @@ async def test_the_client_reassembles_fragments_answers_pings_and_reports_the_cl
             got += await stream.receive(1.0)
     assert got == [b"one", b"hello", b"two"]
     assert closed.value.code == 1008 and closed.value.reason == "FutureCursor"
-    await asyncio.sleep(0.05)
     # The client answered the ping with a masked pong carrying the same payload.
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while len(server.received) < 11:  # header, length, mask, five payload bytes
+        assert asyncio.get_running_loop().time() < deadline, "no pong reached the server"
+        await asyncio.sleep(0.01)
     head, length = server.received[0], server.received[1]
     assert head == 0x8A and length == 0x80 | 5
     mask, payload = server.received[2:6], server.received[6:11]
@@ -199,12 +202,17 @@ async def test_reconnects_resume_after_the_last_written_event(
 
     def script(cursor: int | None) -> Reply:
         start = cursor or 0
+        if start >= len(frames):
+            return Reply()  # nothing more: the connection stays open until the consumer stops
         return Reply(frames=frames[start : start + 7], close_code=1011, close_reason="ConsumerTooSlow")
 
     server.script = script
     consumer = FirehoseConsumer(sqlite_engine, server.url, FAST, refresher=RecordingRefresher(sqlite_engine))
-    await _run(consumer, lambda: consumer.resume_cursor() == 30)
-    assert server.cursors == [None, 7, 14, 21, 28]
+    # Stopped once it has come back after the last event: that connection is never closed by the
+    # server, so nothing can reconnect (or count a reconnect) after the condition is seen.
+    await _run(consumer, lambda: server.cursors[-1:] == [30])
+    assert server.cursors == [None, 7, 14, 21, 28, 30]
+    assert consumer.resume_cursor() == 30
     with Session(sqlite_engine) as session:
         assert len(session.exec(OfferIndex.__table__.select()).all()) == 30  # type: ignore[attr-defined]
     assert consumer.metrics.totals["reconnects"] == 5
